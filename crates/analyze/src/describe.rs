@@ -1,0 +1,1 @@
+//! Summary paragraph and event details for a report (being written).

@@ -1,0 +1,170 @@
+//! Compiled benign-signature conditions.
+
+use super::schema::{Condition, SignatureEntry};
+use fa_model::Alert;
+use globset::{Glob, GlobMatcher};
+use regex::Regex;
+
+/// Fields a condition on `ancestry` looks at, nearest ancestor first.
+const ANCESTRY_FIELDS: &[&str] = &["proc.pname", "proc.pexepath", "proc.pexe", "proc.pcmdline"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Equals(String),
+    OneOf(Vec<String>),
+    Glob(GlobMatcher),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    field: String,
+    op: Op,
+}
+
+impl Matcher {
+    pub fn compile(c: &Condition) -> Result<Matcher, String> {
+        let mut ops = Vec::new();
+        if let Some(v) = &c.equals {
+            ops.push(Op::Equals(v.clone()));
+        }
+        if let Some(v) = &c.one_of {
+            ops.push(Op::OneOf(v.clone()));
+        }
+        if let Some(v) = &c.glob {
+            let g = Glob::new(v).map_err(|e| format!("glob `{v}`: {e}"))?;
+            ops.push(Op::Glob(g.compile_matcher()));
+        }
+        if let Some(v) = &c.prefix {
+            ops.push(Op::Prefix(v.clone()));
+        }
+        if let Some(v) = &c.suffix {
+            ops.push(Op::Suffix(v.clone()));
+        }
+        if let Some(v) = &c.contains {
+            ops.push(Op::Contains(v.clone()));
+        }
+        if let Some(v) = &c.regex {
+            ops.push(Op::Regex(Regex::new(v).map_err(|e| format!("regex `{v}`: {e}"))?));
+        }
+        if ops.len() != 1 {
+            return Err(format!(
+                "condition on `{}` must set exactly one of equals, one_of, glob, prefix, suffix, contains, regex (found {})",
+                c.field,
+                ops.len()
+            ));
+        }
+        Ok(Matcher { field: c.field.clone(), op: ops.remove(0) })
+    }
+
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    fn test(&self, v: &str) -> bool {
+        match &self.op {
+            Op::Equals(x) => v == x,
+            Op::OneOf(xs) => xs.iter().any(|x| x == v),
+            Op::Glob(g) => g.is_match(v),
+            Op::Prefix(x) => v.starts_with(x.as_str()),
+            Op::Suffix(x) => v.ends_with(x.as_str()),
+            Op::Contains(x) => v.contains(x.as_str()),
+            Op::Regex(r) => r.is_match(v),
+        }
+    }
+
+    /// The value that matched, for the reason shown to the analyst.
+    pub fn matching_value(&self, alert: &Alert) -> Option<(String, String)> {
+        if self.field == "ancestry" {
+            for f in ANCESTRY_FIELDS {
+                if let Some(v) = alert.field(f) {
+                    if self.test(&v) {
+                        return Some((f.to_string(), v.into_owned()));
+                    }
+                }
+            }
+            for i in 1..=16 {
+                let key = format!("proc.aname[{i}]");
+                if let Some(v) = alert.field(&key) {
+                    if self.test(&v) {
+                        return Some((key, v.into_owned()));
+                    }
+                }
+            }
+            return None;
+        }
+        let v = alert.field(&self.field)?;
+        if self.test(&v) {
+            Some((self.field.clone(), v.into_owned()))
+        } else {
+            None
+        }
+    }
+}
+
+/// A compiled known-benign signature.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub id: String,
+    pub reason: String,
+    pub kind: Option<String>,
+    /// Rules it is limited to (global signatures only; empty = all).
+    pub rules: Vec<String>,
+    all: Vec<Matcher>,
+    any: Vec<Matcher>,
+}
+
+/// Evidence that a signature matched: which field carried which value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureMatch<'a> {
+    pub id: &'a str,
+    pub reason: &'a str,
+    pub kind: Option<&'a str>,
+    /// (field, value) pairs that satisfied the conditions.
+    pub evidence: Vec<(String, String)>,
+}
+
+impl Signature {
+    pub fn compile(e: &SignatureEntry) -> Result<Signature, String> {
+        if e.all.is_empty() && e.any.is_empty() {
+            return Err(format!("signature `{}` has no conditions", e.id));
+        }
+        let all = e.all.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
+        let any = e.any.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
+        Ok(Signature {
+            id: e.id.clone(),
+            reason: e.reason.clone(),
+            kind: e.kind.clone(),
+            rules: e.rules.clone(),
+            all,
+            any,
+        })
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.all.iter().chain(self.any.iter()).map(|m| m.field())
+    }
+
+    pub fn applies_to(&self, rule: &str) -> bool {
+        self.rules.is_empty() || self.rules.iter().any(|r| r == rule)
+    }
+
+    pub fn matches(&self, alert: &Alert) -> Option<SignatureMatch<'_>> {
+        let mut evidence = Vec::new();
+        for m in &self.all {
+            evidence.push(m.matching_value(alert)?);
+        }
+        if !self.any.is_empty() {
+            evidence.push(self.any.iter().find_map(|m| m.matching_value(alert))?);
+        }
+        Some(SignatureMatch {
+            id: &self.id,
+            reason: &self.reason,
+            kind: self.kind.as_deref(),
+            evidence,
+        })
+    }
+}

@@ -1,0 +1,72 @@
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// The event source an alert came from. Unknown plugin sources are kept by name, never rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Syscall,
+    K8sAudit,
+    AwsCloudtrail,
+    GcpAuditlog,
+    Okta,
+    Github,
+    Other(String),
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Source {
+        match s.trim().to_ascii_lowercase().as_str() {
+            // Falcosidekick's own fixtures write the plural.
+            "syscall" | "syscalls" => Source::Syscall,
+            "k8s_audit" | "k8saudit" => Source::K8sAudit,
+            "aws_cloudtrail" | "cloudtrail" => Source::AwsCloudtrail,
+            "gcp_auditlog" | "gcpaudit" => Source::GcpAuditlog,
+            "okta" => Source::Okta,
+            "github" => Source::Github,
+            _ => Source::Other(s.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Source::Syscall => "syscall",
+            Source::K8sAudit => "k8s_audit",
+            Source::AwsCloudtrail => "aws_cloudtrail",
+            Source::GcpAuditlog => "gcp_auditlog",
+            Source::Okta => "okta",
+            Source::Github => "github",
+            Source::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Source::parse(&s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn known_and_unknown_sources() {
+        assert_eq!(Source::parse("syscalls"), Source::Syscall);
+        assert_eq!(Source::parse("k8s_audit"), Source::K8sAudit);
+        assert_eq!(Source::parse("my_plugin"), Source::Other("my_plugin".into()));
+        assert_eq!(Source::parse("my_plugin").as_str(), "my_plugin");
+    }
+}
