@@ -1,5 +1,13 @@
 //! Analysis of Falco alerts: the knowledge base (`kb`), the summary and event details
-//! (`describe`), and later verdicts, de-duplication, correlation and tuning.
+//! (`describe`), verdicts (`verdict`, weights in `scoring`), de-duplication (`fingerprint`,
+//! `cluster`) and incident correlation (`incident`).
 
+pub mod cluster;
 pub mod describe;
+pub mod engine;
+pub mod fingerprint;
+pub mod incident;
 pub mod kb;
+pub mod scoring;
+pub mod tune;
+pub mod verdict;

@@ -222,3 +222,61 @@ pub struct TimelineEntry {
     pub summary: String,
     pub report_id: String,
 }
+
+/// One report for a whole input (`analyze --summary`): what a storm of alerts amounts to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryReport {
+    pub schema_version: u32,
+    pub alerts: u64,
+    pub rejected: u64,
+    /// Alerts per verdict: benign, suspicious, malicious.
+    pub verdicts: VerdictCounts,
+    /// Alerts per priority, most severe first.
+    pub by_priority: Vec<(Priority, u64)>,
+    pub clusters: u64,
+    /// Clusters dropped from memory before the end (their counts are still in the totals).
+    pub clusters_evicted: u64,
+    pub incidents_evicted: u64,
+    /// The largest clusters, largest first.
+    pub top_clusters: Vec<ClusterSummary>,
+    pub incidents: Vec<IncidentReport>,
+    /// The noisiest benign clusters with the Falco exception that would silence them.
+    pub noisy_benign: Vec<ClusterSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VerdictCounts {
+    pub benign: u64,
+    pub suspicious: u64,
+    pub malicious: u64,
+}
+
+impl VerdictCounts {
+    pub fn add(&mut self, k: crate::VerdictKind) {
+        match k {
+            crate::VerdictKind::Benign => self.benign += 1,
+            crate::VerdictKind::Suspicious => self.suspicious += 1,
+            crate::VerdictKind::Malicious => self.malicious += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    pub fingerprint: String,
+    pub rule: String,
+    pub count: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub verdict: crate::VerdictKind,
+    /// Where: image, container or host, as the first alert names it.
+    pub location: String,
+    /// A one-line description of the activity (process and command, or actor and action).
+    pub activity: String,
+    /// The representative report's id.
+    pub report_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<Tuning>,
+}

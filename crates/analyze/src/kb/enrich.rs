@@ -103,16 +103,24 @@ impl KnowledgeBase {
     /// Fill the knowledge sections of `report` for `alert`: from the rule's curated entry when
     /// there is one, otherwise from the fallback derived from the alert's own tags and source.
     pub fn enrich(&self, alert: &Alert, report: &mut Report) {
-        let rule = self
-            .lookup(&alert.rule)
-            .or_else(|| match alert.rule.is_unknown() {
-                true => alert.message().and_then(|m| self.recover_rule(m)),
-                false => None,
-            });
+        self.enrich_with(alert, self.rule_for(alert), report)
+    }
+
+    /// As `enrich`, with the rule already looked up (see `rule_for`).
+    pub fn enrich_with(&self, alert: &Alert, rule: Option<&Rule>, report: &mut Report) {
         match rule {
             Some(r) => self.enrich_curated(alert, r, report),
             None => self.enrich_fallback(alert, report),
         }
+    }
+
+    /// The alert's entry: by rule name or alias, or for alerts that did not record their rule
+    /// (plain-text output), by the fixed start of the message.
+    pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
+        self.lookup(&alert.rule).or_else(|| match alert.rule.is_unknown() {
+            true => alert.message().and_then(|m| self.recover_rule(m)),
+            false => None,
+        })
     }
 
     fn enrich_curated(&self, alert: &Alert, rule: &Rule, report: &mut Report) {
@@ -241,7 +249,7 @@ fn step(title: &str, command: Option<&str>, alert: &Alert) -> Step {
 }
 
 /// A Falco exception appended to the rule, scoped by the tuning fields the alert has values for.
-pub(crate) fn tuning(rule: &str, fields: &[String], alert: &Alert) -> Option<Tuning> {
+pub fn tuning(rule: &str, fields: &[String], alert: &Alert) -> Option<Tuning> {
     let present: Vec<(&str, String)> = fields
         .iter()
         .filter_map(|f| alert.field(f).map(|v| (f.as_str(), v.into_owned())))

@@ -5,7 +5,7 @@ mod enrich;
 mod matcher;
 pub mod schema;
 
-pub use enrich::{fill_placeholders, shell_quote, yaml_quote, Filled};
+pub use enrich::{fill_placeholders, shell_quote, tuning, yaml_quote, Filled};
 pub use matcher::{Signature, SignatureMatch};
 pub use schema::*;
 

@@ -1,0 +1,370 @@
+//! The analysis pipeline for one alert (`Analyzer`, stateless) and for a stream of alerts
+//! (`Engine`: de-duplication, incidents, run statistics).
+
+use crate::cluster::{Cluster, ClusterTable};
+use crate::fingerprint::{fingerprint, Fingerprint};
+use crate::incident::{incident_report, IncidentTracker};
+use crate::kb::{KbError, KnowledgeBase, Rule};
+use crate::scoring::Scoring;
+use crate::verdict::{judge, raise, Context};
+use crate::{describe, tune};
+use chrono::Duration;
+use fa_model::{
+    Alert, ClusterSummary, IncidentReport, Priority, Report, SummaryReport, Verdict, VerdictCounts,
+    VerdictKind, SCHEMA_VERSION,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Knowledge base + scoring: everything needed to write one alert's report.
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    pub kb: Arc<KnowledgeBase>,
+    pub scoring: Arc<Scoring>,
+}
+
+impl Analyzer {
+    pub fn new(kb: KnowledgeBase, scoring: Scoring) -> Self {
+        Analyzer { kb: Arc::new(kb), scoring: Arc::new(scoring) }
+    }
+
+    /// The built-in knowledge base plus the given user directories, and the built-in scoring.
+    pub fn load(user_kb_dirs: &[PathBuf]) -> Result<Self, KbError> {
+        Ok(Self::new(KnowledgeBase::load(user_kb_dirs)?, Scoring::builtin()?))
+    }
+
+    pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
+        self.kb.rule_for(alert)
+    }
+
+    /// MITRE tactic slugs for the alert: the entry's, else the alert's `mitre_*` tags.
+    pub fn tactics(&self, alert: &Alert, rule: Option<&Rule>) -> Vec<String> {
+        match rule {
+            Some(r) if !r.entry.mitre.is_empty() => {
+                let mut v: Vec<String> = Vec::new();
+                for m in &r.entry.mitre {
+                    if !v.contains(&m.tactic) {
+                        v.push(m.tactic.clone());
+                    }
+                }
+                v
+            }
+            _ => alert
+                .tags
+                .iter()
+                .filter_map(|t| t.strip_prefix("mitre_"))
+                .filter(|t| self.kb.tactic_by_slug(t).is_some())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    pub fn verdict(&self, alert: &Alert, rule: Option<&Rule>, ctx: &Context) -> Verdict {
+        judge(&self.kb, &self.scoring, alert, rule, ctx)
+    }
+
+    /// The full report for one alert on its own (no de-duplication or incident context).
+    pub fn report(&self, alert: &Alert) -> Report {
+        let rule = self.rule_for(alert);
+        let verdict = self.verdict(alert, rule, &Context { cluster_count: 1, escalating_incident: None });
+        self.report_with(alert, rule, verdict)
+    }
+
+    pub fn report_with(&self, alert: &Alert, rule: Option<&Rule>, verdict: Verdict) -> Report {
+        let event = describe::event_details(alert);
+        let desc = rule.map(|r| r.entry.description.as_str());
+        let mut report = Report::skeleton(alert, describe::summary(alert, desc), event);
+        self.kb.enrich_with(alert, rule, &mut report);
+        report.verdict = Some(verdict);
+        report
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Incident sliding window.
+    pub window: Duration,
+    pub max_clusters: usize,
+    pub max_incidents: usize,
+    /// One report per alert instead of one per cluster.
+    pub every_alert: bool,
+    /// Keep representative reports in memory (off for `--summary`, which needs only counts).
+    pub keep_reports: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            window: Duration::minutes(10),
+            max_clusters: 10_000,
+            max_incidents: 1_000,
+            every_alert: false,
+            keep_reports: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub alerts: u64,
+    pub verdicts: VerdictCounts,
+    pub by_priority: BTreeMap<Priority, u64>,
+    pub by_rule: HashMap<String, u64>,
+}
+
+impl RunStats {
+    /// The `n` most frequent rules, most frequent first (ties by name).
+    pub fn top_rules(&self, n: usize) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self.by_rule.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Per-cluster state the engine keeps beside the cluster table.
+#[derive(Debug, Clone, Default)]
+struct ClusterExtra {
+    escalation: Option<String>,
+}
+
+/// A stream of alerts through knowledge, verdicts, de-duplication and incidents.
+pub struct Engine {
+    pub analyzer: Analyzer,
+    cfg: EngineConfig,
+    clusters: ClusterTable,
+    extra: HashMap<Fingerprint, ClusterExtra>,
+    incidents: IncidentTracker,
+    pub stats: RunStats,
+    /// The largest evicted clusters, so the summary still shows them.
+    evicted_top: Vec<ClusterSummary>,
+}
+
+/// Evicted clusters remembered for the summary.
+const EVICTED_TOP: usize = 20;
+
+/// What the engine hands back when the input ends.
+pub struct Finished {
+    /// Representative reports of the remaining clusters (dedup mode), first seen first.
+    pub reports: Vec<Report>,
+    pub incidents: Vec<IncidentReport>,
+    pub summary: SummaryReport,
+    pub clusters: Vec<Cluster>,
+    pub stats: RunStats,
+}
+
+impl Engine {
+    pub fn new(analyzer: Analyzer, cfg: EngineConfig) -> Self {
+        Engine {
+            clusters: ClusterTable::new(cfg.max_clusters),
+            incidents: IncidentTracker::new(cfg.window, cfg.max_incidents, cfg.max_incidents),
+            extra: HashMap::new(),
+            analyzer,
+            cfg,
+            stats: RunStats::default(),
+            evicted_top: Vec::new(),
+        }
+    }
+
+    /// Analyse one alert. Returns the reports ready to be written now: the alert's own in
+    /// every-alert mode, or a cluster's report when it is evicted to bound memory.
+    pub fn process(&mut self, alert: Alert) -> Vec<Report> {
+        let a = &self.analyzer;
+        let rule = a.kb.rule_for(&alert);
+        let fp = fingerprint(&alert);
+        let tactics = a.tactics(&alert, rule);
+        let observed = self.incidents.observe(&alert, &tactics, &a.scoring);
+        let escalation = (observed.progression >= 2).then(|| {
+            format!(
+                "its {} shows tactics progressing ({}) within the correlation window",
+                crate::incident::entity_of(&alert),
+                observed.tactics.join(" -> ")
+            )
+        });
+        let count = self.clusters.get(&fp).map_or(1, |c| c.count + 1);
+        let ctx = Context { cluster_count: count, escalating_incident: escalation.clone() };
+        let verdict = a.verdict(&alert, rule, &ctx);
+
+        self.stats.alerts += 1;
+        self.stats.verdicts.add(verdict.kind);
+        if let Some(p) = alert.priority {
+            *self.stats.by_priority.entry(p).or_default() += 1;
+        }
+        let rule_name = rule.map(|r| r.entry.name.clone()).unwrap_or_else(|| alert.rule.to_string());
+        match self.stats.by_rule.get_mut(&rule_name) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.by_rule.insert(rule_name, 1);
+            }
+        }
+
+        let mut out = Vec::new();
+        let first = !self.clusters.get(&fp).is_some_and(|_| true);
+        let need_report = self.cfg.every_alert || (first && self.cfg.keep_reports);
+        let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
+        let (summary_line, report_id) = match &report {
+            Some(r) => (r.summary.clone(), r.id.clone()),
+            None => (alert.message().unwrap_or(alert.rule.as_str()).to_string(), alert.report_id()),
+        };
+        self.incidents.record(&alert, &verdict, &summary_line, &report_id);
+
+        if first {
+            let stored = if self.cfg.every_alert { None } else { report.clone() };
+            if let Some(ev) = self.clusters.insert(fp, alert, verdict.kind, stored) {
+                self.remember_evicted(&ev);
+                if let Some(r) = self.finalize(ev) {
+                    out.push(r);
+                }
+            }
+            self.extra.insert(fp, ClusterExtra { escalation });
+        } else {
+            self.clusters.touch(fp, alert.time, verdict.kind);
+            if escalation.is_some() {
+                if let Some(x) = self.extra.get_mut(&fp) {
+                    x.escalation = escalation;
+                }
+            }
+        }
+        if self.cfg.every_alert {
+            if let Some(mut r) = report {
+                if let Some(c) = self.clusters.get(&fp) {
+                    r.cluster = Some(c.info());
+                }
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// A closed cluster's report with its final count, verdict recomputed with everything
+    /// the cluster saw (and never lower than any member's).
+    fn finalize(&mut self, c: Cluster) -> Option<Report> {
+        let extra = self.extra.remove(&c.fingerprint).unwrap_or_default();
+        if self.cfg.every_alert {
+            return None;
+        }
+        let a = &self.analyzer;
+        let rule = a.kb.rule_for(&c.alert);
+        let ctx = Context { cluster_count: c.count, escalating_incident: extra.escalation };
+        let v = a.verdict(&c.alert, rule, &ctx);
+        let member_max = c.verdict;
+        let mut report = c.into_report()?;
+        let final_verdict = match &report.verdict {
+            Some(first) if member_max > v.kind => raise(&v, first),
+            _ => v,
+        };
+        report.verdict = Some(final_verdict);
+        Some(report)
+    }
+
+    pub fn finish(mut self, rejected: u64) -> Finished {
+        let evicted = self.clusters.evicted;
+        let table = std::mem::replace(&mut self.clusters, ClusterTable::new(1));
+        let clusters = table.drain();
+        let mut reports = Vec::new();
+        if !self.cfg.every_alert && self.cfg.keep_reports {
+            for c in &clusters {
+                if let Some(r) = self.finalize(c.clone()) {
+                    reports.push(r);
+                }
+            }
+        }
+        let incidents_evicted = self.incidents.evicted;
+        let tracker = std::mem::replace(&mut self.incidents, IncidentTracker::new(Duration::minutes(1), 1, 0));
+        let a = &self.analyzer;
+        let incidents: Vec<IncidentReport> =
+            tracker.finish().iter().map(|i| incident_report(i, &a.scoring, &a.kb)).collect();
+        let summary = self.summary(&clusters, &incidents, rejected, evicted, incidents_evicted);
+        Finished { reports, incidents, summary, clusters, stats: self.stats }
+    }
+
+    fn cluster_summary(&self, c: &Cluster) -> ClusterSummary {
+        let a = &self.analyzer;
+        let rule = a.kb.rule_for(&c.alert);
+        let v = a.verdict(&c.alert, rule, &Context { cluster_count: c.count, escalating_incident: None });
+        let verdict = c.verdict.max(v.kind);
+        ClusterSummary {
+            fingerprint: c.fingerprint.to_string(),
+            rule: rule.map(|r| r.entry.name.clone()).unwrap_or_else(|| c.alert.rule.to_string()),
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict,
+            location: crate::incident::entity_of(&c.alert),
+            activity: activity(&c.alert),
+            report_id: c.alert.report_id(),
+            reasons: v.reasons.iter().filter(|r| r.field.as_deref() != Some("rule")).map(|r| r.text.clone()).collect(),
+            tuning: if verdict == VerdictKind::Benign { tune::exception_for(a, c) } else { None },
+        }
+    }
+
+    fn remember_evicted(&mut self, c: &Cluster) {
+        let smallest = self.evicted_top.iter().map(|s| s.count).min().unwrap_or(0);
+        if self.evicted_top.len() < EVICTED_TOP || c.count > smallest {
+            let s = self.cluster_summary(c);
+            self.evicted_top.push(s);
+            self.evicted_top.sort_by(|x, y| y.count.cmp(&x.count));
+            self.evicted_top.truncate(EVICTED_TOP);
+        }
+    }
+
+    fn summary(
+        &self,
+        clusters: &[Cluster],
+        incidents: &[IncidentReport],
+        rejected: u64,
+        evicted: u64,
+        incidents_evicted: u64,
+    ) -> SummaryReport {
+        let mut by_count: Vec<&Cluster> = clusters.iter().collect();
+        by_count.sort_by(|x, y| y.count.cmp(&x.count).then(x.seq.cmp(&y.seq)));
+        let mut all: Vec<ClusterSummary> = by_count.iter().take(EVICTED_TOP).map(|c| self.cluster_summary(c)).collect();
+        all.extend(self.evicted_top.iter().cloned());
+        all.sort_by(|x, y| y.count.cmp(&x.count));
+        let noisy_benign: Vec<ClusterSummary> =
+            all.iter().filter(|c| c.verdict == VerdictKind::Benign && c.tuning.is_some()).take(10).cloned().collect();
+        let top_clusters: Vec<ClusterSummary> = all
+            .into_iter()
+            .take(20)
+            .map(|mut c| {
+                c.tuning = None;
+                c
+            })
+            .collect();
+        let mut by_priority: Vec<(Priority, u64)> = self.stats.by_priority.iter().map(|(p, n)| (*p, *n)).collect();
+        by_priority.sort_by_key(|(p, _)| *p);
+        SummaryReport {
+            schema_version: SCHEMA_VERSION,
+            alerts: self.stats.alerts,
+            rejected,
+            verdicts: self.stats.verdicts,
+            by_priority,
+            clusters: clusters.len() as u64 + evicted,
+            clusters_evicted: evicted,
+            incidents_evicted,
+            top_clusters,
+            incidents: incidents.to_vec(),
+            noisy_benign,
+        }
+    }
+}
+
+/// One line saying what a cluster's alerts did: process and command, or actor and action.
+pub fn activity(alert: &Alert) -> String {
+    let pick = |fs: &[&str]| fs.iter().find_map(|f| alert.field(f).map(|v| v.into_owned()));
+    if let Some(cmd) = pick(&["proc.cmdline", "proc.name"]) {
+        return match pick(&["proc.pname"]) {
+            Some(p) => format!("{cmd} (parent {p})"),
+            None => cmd,
+        };
+    }
+    let actor = pick(&["ka.user.name", "ct.user", "gcp.user", "github.user", "okta.actor.name", "user.name"]);
+    let action = pick(&["ka.verb", "ct.name", "gcp.methodName", "github.action", "okta.evt.type"]);
+    match (actor, action) {
+        (Some(a), Some(b)) => format!("{a}: {b}"),
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => alert.message().unwrap_or(alert.rule.as_str()).chars().take(160).collect(),
+    }
+}

@@ -1,0 +1,306 @@
+//! Incident correlation: alerts on the same container, pod or host (or cloud actor) within a
+//! sliding window form an incident with a timeline, its entities, the MITRE tactics in order,
+//! and a combined verdict that rises when tactics progress.
+
+use crate::kb::KnowledgeBase;
+use crate::scoring::Scoring;
+use chrono::{DateTime, Duration, Utc};
+use fa_model::{Alert, Confidence, IncidentReport, Reason, TimelineEntry, Verdict, VerdictKind, SCHEMA_VERSION};
+use std::collections::{BTreeSet, HashMap};
+
+/// Timeline entries kept per incident; the rest are counted.
+const TIMELINE_CAP: usize = 500;
+
+/// The entity an alert is about, most specific first.
+pub fn entity_of(alert: &Alert) -> String {
+    if let Some(id) = alert.field("container.id").filter(|c| c != "host") {
+        return format!("container:{id}");
+    }
+    if let (Some(ns), Some(pod)) = (alert.field("k8s.ns.name"), alert.field("k8s.pod.name")) {
+        return format!("pod:{ns}/{pod}");
+    }
+    for f in ["ka.user.name", "ct.user", "gcp.user", "github.user", "okta.actor.name"] {
+        if let Some(u) = alert.field(f) {
+            return format!("actor:{u}");
+        }
+    }
+    format!("host:{}", alert.hostname.as_deref().unwrap_or("unknown"))
+}
+
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub id: String,
+    pub entity: String,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub alert_count: u64,
+    pub rules: BTreeSet<String>,
+    /// Tactic slugs in first-seen order.
+    pub tactics: Vec<String>,
+    pub entities: BTreeSet<String>,
+    pub timeline: Vec<TimelineEntry>,
+    pub timeline_dropped: u64,
+    /// Longest chain of increasing tactic stages seen in time order, per ending stage.
+    chain: Vec<u8>,
+    pub max_score: f32,
+    pub all_benign: bool,
+    seq: u64,
+}
+
+impl Incident {
+    /// Number of stages in the longest progression (0 if no staged tactic yet).
+    pub fn progression(&self) -> u8 {
+        self.chain.iter().copied().max().unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+pub struct IncidentTracker {
+    window: Duration,
+    open: HashMap<String, Incident>,
+    closed: Vec<Incident>,
+    max_open: usize,
+    max_closed: usize,
+    next_seq: u64,
+    pub evicted: u64,
+    /// The latest event time seen, to close incidents whose window has passed.
+    clock: Option<DateTime<Utc>>,
+}
+
+/// What an alert's arrival did to its incident, for the alert's own verdict.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub incident_id: String,
+    pub progression: u8,
+    pub tactics: Vec<String>,
+}
+
+impl IncidentTracker {
+    pub fn new(window: Duration, max_open: usize, max_closed: usize) -> Self {
+        IncidentTracker {
+            window,
+            open: HashMap::new(),
+            closed: Vec::new(),
+            max_open: max_open.max(1),
+            max_closed,
+            next_seq: 0,
+            evicted: 0,
+            clock: None,
+        }
+    }
+
+    /// Record an alert's entity and tactics (before its verdict is known).
+    pub fn observe(&mut self, alert: &Alert, tactic_slugs: &[String], scoring: &Scoring) -> Observed {
+        let entity = entity_of(alert);
+        let time = alert.time.or(self.clock);
+        if let Some(t) = time {
+            self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
+        }
+        let expired = self.open.get(&entity).is_some_and(|inc| match (inc.last_seen, time) {
+            (Some(last), Some(now)) => now - last > self.window,
+            _ => false,
+        });
+        if expired {
+            if let Some(done) = self.open.remove(&entity) {
+                self.close(done);
+            }
+        }
+        if !self.open.contains_key(&entity) && self.open.len() >= self.max_open {
+            self.evict_stalest();
+        }
+        let seq = self.next_seq;
+        let inc = self.open.entry(entity.clone()).or_insert_with(|| {
+            let id = format!("inc-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{entity}|{seq}|{time:?}").as_bytes()));
+            Incident {
+                id,
+                entity: entity.clone(),
+                first_seen: time,
+                last_seen: time,
+                alert_count: 0,
+                rules: BTreeSet::new(),
+                tactics: Vec::new(),
+                entities: BTreeSet::new(),
+                timeline: Vec::new(),
+                timeline_dropped: 0,
+                chain: vec![0; scoring.incident.stages.len()],
+                max_score: f32::MIN,
+                all_benign: true,
+                seq,
+            }
+        });
+        if inc.alert_count == 0 {
+            self.next_seq += 1;
+        }
+        inc.alert_count += 1;
+        if let Some(t) = time {
+            inc.first_seen = Some(inc.first_seen.map_or(t, |f| f.min(t)));
+            inc.last_seen = Some(inc.last_seen.map_or(t, |l| l.max(t)));
+        }
+        inc.rules.insert(alert.rule.to_string());
+        for (label, f) in [("container", "container.name"), ("image", "container.image.repository"), ("host", "hostname"), ("pod", "k8s.pod.name"), ("user", "user.name")] {
+            if let Some(v) = alert.field(f) {
+                if inc.entities.len() < 64 {
+                    inc.entities.insert(format!("{label}:{v}"));
+                }
+            }
+        }
+        for slug in tactic_slugs {
+            if !inc.tactics.contains(slug) {
+                inc.tactics.push(slug.clone());
+            }
+            if let Some(s) = scoring.stage_of(slug) {
+                let best_before = inc.chain[..s].iter().copied().max().unwrap_or(0);
+                inc.chain[s] = inc.chain[s].max(best_before + 1);
+            }
+        }
+        Observed { incident_id: inc.id.clone(), progression: inc.progression(), tactics: inc.tactics.clone() }
+    }
+
+    /// Record the alert's verdict and report in its (open) incident timeline.
+    pub fn record(&mut self, alert: &Alert, verdict: &Verdict, summary: &str, report_id: &str) {
+        let entity = entity_of(alert);
+        if let Some(inc) = self.open.get_mut(&entity) {
+            inc.max_score = inc.max_score.max(verdict.score);
+            inc.all_benign &= verdict.kind == VerdictKind::Benign;
+            if inc.timeline.len() < TIMELINE_CAP {
+                inc.timeline.push(TimelineEntry {
+                    time: alert.time,
+                    rule: alert.rule.to_string(),
+                    priority: alert.priority,
+                    verdict: Some(verdict.kind),
+                    summary: summary.to_string(),
+                    report_id: report_id.to_string(),
+                });
+            } else {
+                inc.timeline_dropped += 1;
+            }
+        }
+    }
+
+    fn close(&mut self, inc: Incident) {
+        // Single alerts are not incidents; they are already reported on their own.
+        if inc.alert_count < 2 {
+            return;
+        }
+        if self.closed.len() >= self.max_closed {
+            self.evicted += 1;
+            // Keep the most telling incidents: drop the least severe one.
+            if let Some((i, _)) = self
+                .closed
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.max_score.total_cmp(&b.1.max_score))
+            {
+                if self.closed[i].max_score <= inc.max_score {
+                    self.closed.swap_remove(i);
+                } else {
+                    return;
+                }
+            }
+        }
+        self.closed.push(inc);
+    }
+
+    fn evict_stalest(&mut self) {
+        let stalest = self
+            .open
+            .values()
+            .min_by_key(|i| (i.last_seen, i.seq))
+            .map(|i| i.entity.clone());
+        if let Some(e) = stalest {
+            if let Some(inc) = self.open.remove(&e) {
+                self.evicted += 1;
+                self.close(inc);
+            }
+        }
+    }
+
+    /// Close everything and return the incidents (two or more alerts), oldest first.
+    pub fn finish(mut self) -> Vec<Incident> {
+        let open: Vec<Incident> = self.open.drain().map(|(_, v)| v).collect();
+        for inc in open {
+            self.close(inc);
+        }
+        let mut v = self.closed;
+        v.sort_by_key(|i| i.seq);
+        v
+    }
+}
+
+/// The combined verdict of an incident: its worst alert, raised when tactics progress and when
+/// several distinct rules fire together.
+pub fn incident_verdict(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -> Verdict {
+    let cfg = &scoring.incident;
+    let mut reasons = vec![Reason {
+        field: Some("timeline".into()),
+        text: format!("its most severe alert scored {:.1}", inc.max_score),
+        weight: inc.max_score,
+    }];
+    let names: Vec<String> = inc
+        .tactics
+        .iter()
+        .map(|t| kb.tactic_by_slug(t).map(|x| x.name.clone()).unwrap_or_else(|| t.clone()))
+        .collect();
+    match inc.progression() {
+        p if p >= 3 => reasons.push(Reason {
+            field: Some("tactics".into()),
+            text: format!("tactics progressed through three stages: {}", names.join(" -> ")),
+            weight: cfg.three_stage_bonus,
+        }),
+        2 => reasons.push(Reason {
+            field: Some("tactics".into()),
+            text: format!("tactics progressed: {}", names.join(" -> ")),
+            weight: cfg.two_stage_bonus,
+        }),
+        _ => {}
+    }
+    let extra_rules = inc.rules.len().saturating_sub(1) as f32;
+    if extra_rules > 0.0 {
+        reasons.push(Reason {
+            field: Some("rule".into()),
+            text: format!("{} distinct rules fired on {}", inc.rules.len(), inc.entity),
+            weight: (extra_rules * cfg.distinct_rule_bonus).min(cfg.distinct_rule_cap),
+        });
+    }
+    let score: f32 = reasons.iter().map(|r| r.weight).sum();
+    let (kind, conf) = if score >= scoring.thresholds.malicious && !(inc.all_benign && inc.progression() < 2) {
+        (VerdictKind::Malicious, 0.6 + 0.05 * (score - scoring.thresholds.malicious))
+    } else if inc.all_benign {
+        (VerdictKind::Benign, 0.8)
+    } else {
+        (VerdictKind::Suspicious, 0.5)
+    };
+    Verdict { kind, confidence: Confidence::new(conf.min(0.95)), score: (score * 100.0).round() / 100.0, reasons }
+}
+
+pub fn incident_report(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -> IncidentReport {
+    let verdict = incident_verdict(inc, scoring, kb);
+    let tactics: Vec<String> = inc
+        .tactics
+        .iter()
+        .map(|t| kb.tactic_by_slug(t).map(|x| x.name.clone()).unwrap_or_else(|| t.clone()))
+        .collect();
+    let summary = format!(
+        "{} alerts from {} rule(s) on {} between {} and {}{}. Combined verdict: {}.",
+        inc.alert_count,
+        inc.rules.len(),
+        inc.entity,
+        inc.first_seen.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into()),
+        inc.last_seen.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into()),
+        if tactics.is_empty() { String::new() } else { format!("; tactics in order: {}", tactics.join(" -> ")) },
+        verdict.kind,
+    );
+    IncidentReport {
+        schema_version: SCHEMA_VERSION,
+        id: inc.id.clone(),
+        summary,
+        entity: inc.entity.clone(),
+        first_seen: inc.first_seen,
+        last_seen: inc.last_seen,
+        alert_count: inc.alert_count,
+        verdict,
+        tactics,
+        entities: inc.entities.iter().cloned().collect(),
+        timeline: inc.timeline.clone(),
+    }
+}
