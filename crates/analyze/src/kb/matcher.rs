@@ -17,6 +17,7 @@ enum Op {
     Suffix(String),
     Contains(String),
     Regex(Regex),
+    Absent(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -50,9 +51,12 @@ impl Matcher {
         if let Some(v) = &c.regex {
             ops.push(Op::Regex(Regex::new(v).map_err(|e| format!("regex `{v}`: {e}"))?));
         }
+        if let Some(v) = c.absent {
+            ops.push(Op::Absent(v));
+        }
         if ops.len() != 1 {
             return Err(format!(
-                "condition on `{}` must set exactly one of equals, one_of, glob, prefix, suffix, contains, regex (found {})",
+                "condition on `{}` must set exactly one of equals, one_of, glob, prefix, suffix, contains, regex, absent (found {})",
                 c.field,
                 ops.len()
             ));
@@ -73,6 +77,7 @@ impl Matcher {
             Op::Suffix(x) => v.ends_with(x.as_str()),
             Op::Contains(x) => v.contains(x.as_str()),
             Op::Regex(r) => r.is_match(v),
+            Op::Absent(want) => !*want,
         }
     }
 
@@ -95,6 +100,10 @@ impl Matcher {
                 }
             }
             return None;
+        }
+        if let Op::Absent(want) = self.op {
+            let absent = alert.field(&self.field).is_none();
+            return (absent == want).then(|| (self.field.clone(), if absent { "(absent)".into() } else { "(present)".into() }));
         }
         let v = alert.field(&self.field)?;
         if self.test(&v) {
@@ -166,5 +175,44 @@ impl Signature {
             kind: self.kind.as_deref(),
             evidence,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cond(field: &str, absent: bool) -> Condition {
+        Condition {
+            field: field.into(),
+            equals: None,
+            one_of: None,
+            glob: None,
+            prefix: None,
+            suffix: None,
+            contains: None,
+            regex: None,
+            absent: Some(absent),
+        }
+    }
+
+    #[test]
+    fn absent_treats_empty_null_and_na_as_missing() {
+        let a: Alert = serde_json::from_str(
+            r#"{"rule":"r","priority":"Debug","output_fields":{"container.id":"","k8s.ns.name":null,"proc.name":"x"}}"#,
+        )
+        .unwrap();
+        let absent = Matcher::compile(&cond("container.id", true)).unwrap();
+        assert!(absent.matching_value(&a).is_some());
+        assert!(Matcher::compile(&cond("k8s.ns.name", true)).unwrap().matching_value(&a).is_some());
+        assert!(Matcher::compile(&cond("proc.name", true)).unwrap().matching_value(&a).is_none());
+        assert!(Matcher::compile(&cond("proc.name", false)).unwrap().matching_value(&a).is_some());
+    }
+
+    #[test]
+    fn a_condition_needs_exactly_one_operator() {
+        let mut c = cond("proc.name", true);
+        c.equals = Some("x".into());
+        assert!(Matcher::compile(&c).is_err());
     }
 }

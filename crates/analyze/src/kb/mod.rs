@@ -6,6 +6,7 @@ mod matcher;
 pub mod schema;
 
 pub use enrich::{fill_placeholders, shell_quote, tuning, yaml_quote, Filled};
+pub(crate) use enrich::is_placeholder;
 pub use matcher::{Signature, SignatureMatch};
 pub use schema::*;
 

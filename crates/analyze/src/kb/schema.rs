@@ -135,6 +135,9 @@ pub struct Condition {
     pub contains: Option<String>,
     #[serde(default)]
     pub regex: Option<String>,
+    /// `true`: the field is missing, null, empty or `<NA>`; `false`: it has a value.
+    #[serde(default)]
+    pub absent: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
