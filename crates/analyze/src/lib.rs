@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fingerprint;
 pub mod incident;
 pub mod kb;
+pub mod lint;
 pub mod scoring;
 pub mod tune;
 pub mod verdict;

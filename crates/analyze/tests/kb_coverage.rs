@@ -87,6 +87,13 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
     let kb = kb();
     let known = known_fields();
     let mut problems = Vec::new();
+    // The validator (kb lint): every example and command must be real syntax, every field a Falco field.
+    let origin = format!("kb/rules/{kb_file}");
+    for f in fa_analyze::lint::lint(&kb) {
+        if f.location.starts_with(&origin) {
+            problems.push(format!("lint: {f}"));
+        }
+    }
     for up in upstream(file) {
         let Some(rule) = kb.lookup_str(&up.name) else {
             problems.push(format!("missing entry: {}", up.name));
