@@ -1035,6 +1035,25 @@ mod tests {
     }
 
     #[test]
+    fn summary_for_k8s_audit_names_target_and_actor() {
+        let a = alert(
+            r#"{"rule":"Create Privileged Pod","priority":"Warning","source":"k8s_audit","hostname":"falco-x","output_fields":{"ka.user.name":"dev@example.com","ka.verb":"create","ka.target.resource":"pods","ka.target.namespace":"default","ka.target.name":"web-1","ka.sourceips":["10.0.0.7"]}}"#,
+        );
+        let s = summary(&a, None);
+        assert_eq!(
+            s,
+            "Falco rule \"Create Privileged Pod\" (Warning) fired. It occurred on Kubernetes pods default/web-1, \
+             reported by Falco on host falco-x. The actor was Kubernetes user dev@example.com, from 10.0.0.7."
+        );
+        let d = event_details(&a);
+        assert_eq!(fact(&d, "Verb").map(|f| f.value.as_str()), Some("create"));
+        assert_eq!(
+            fact(&d, "Source IPs").map(|f| f.value.as_str()),
+            Some("10.0.0.7")
+        );
+    }
+
+    #[test]
     fn summary_keeps_one_paragraph_and_bounds_length() {
         let long = "x".repeat(1000);
         let a = alert(&format!(

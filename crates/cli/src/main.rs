@@ -1,1 +1,53 @@
-fn main() {}
+//! `falco-analyst`: flags in, library calls out. Each subcommand lives in its own module.
+
+mod analyze;
+mod kb;
+mod tune;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  falco-analyst analyze examples/alerts.jsonl
+  falco-analyst analyze /var/log/falco/events.json.gz --format json --output reports/
+  kubectl logs -n falco ds/falco | falco-analyst analyze - --summary
+  falco-analyst tune events.jsonl --min-count 20 > falco_tuning_rules.yaml
+  falco-analyst kb show \"Terminal shell in container\"";
+
+#[derive(Parser)]
+#[command(name = "falco-analyst", version, about = "Turn Falco alerts into Alert Analysis Reports", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse alerts from files or stdin and write a report per alert cluster
+    Analyze(analyze::AnalyzeArgs),
+    /// Propose Falco exceptions for benign alert clusters
+    Tune(tune::TuneArgs),
+    /// Inspect and lint the knowledge base
+    Kb {
+        #[command(subcommand)]
+        cmd: kb::KbCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Analyze(a) => analyze::run(a),
+        Cmd::Tune(a) => tune::run(a),
+        Cmd::Kb { cmd } => kb::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("falco-analyst: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

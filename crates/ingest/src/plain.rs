@@ -1,0 +1,359 @@
+//! Falco's plain-text alert lines (`json_output: false`):
+//! `2024-05-07T18:54:19.341081180+0000: Warning Sensitive file opened ... (file=/etc/shadow ...)`
+//! or, with `time_format_iso_8601: false`, `23:50:54.719348051: Error ...`.
+//!
+//! The rule name is not in the line; it stays empty for a later stage to recover from the
+//! message. The `key=value` pairs of the message become `output_fields` under Falco's field
+//! names, through the table in `data/plain_fields.txt`.
+
+use crate::error::IngestError;
+use fa_model::alert::parse_time;
+use fa_model::{Alert, FieldMap, InputFormat, Priority};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const TABLE_SRC: &str = include_str!("../data/plain_fields.txt");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Int,
+}
+
+#[derive(Debug, Default)]
+struct FieldTable {
+    exact: HashMap<&'static str, (&'static str, Kind)>,
+    /// (key prefix before `[*]`, field prefix before `[*]`, kind)
+    indexed: Vec<(&'static str, &'static str, Kind)>,
+}
+
+/// One table line as (key, field, kind), or `None` for comments, blanks and bad lines.
+fn parse_table_line(line: &'static str) -> Option<(&'static str, &'static str, Kind)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut cols = line.split_whitespace();
+    let key = cols.next()?;
+    let field = cols.next()?;
+    let kind = match cols.next() {
+        None => Kind::Text,
+        Some("int") => Kind::Int,
+        Some(_) => return None,
+    };
+    if cols.next().is_some() {
+        return None;
+    }
+    Some((key, field, kind))
+}
+
+fn table() -> &'static FieldTable {
+    static TABLE: OnceLock<FieldTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = FieldTable::default();
+        for (key, field, kind) in TABLE_SRC.lines().filter_map(parse_table_line) {
+            match (key.strip_suffix("[*]"), field.strip_suffix("[*]")) {
+                (Some(k), Some(f)) => t.indexed.push((k, f, kind)),
+                _ => {
+                    t.exact.insert(key, (field, kind));
+                }
+            }
+        }
+        t
+    })
+}
+
+/// The Falco field a plain-text key stands for, with its JSON kind.
+fn map_key(key: &str) -> (String, Kind) {
+    let t = table();
+    if let Some((field, kind)) = t.exact.get(key) {
+        return ((*field).to_string(), *kind);
+    }
+    for (kp, fp, kind) in &t.indexed {
+        if let Some(rest) = key.strip_prefix(kp) {
+            if rest.starts_with('[') && rest.ends_with(']') {
+                return (format!("{fp}{rest}"), *kind);
+            }
+        }
+    }
+    (key.to_string(), Kind::Text)
+}
+
+/// Read one plain-text Falco alert line.
+///
+/// Accepts `<time>: <Priority> <message>` where time is RFC 3339 (Falco writes `+0000`) or
+/// `HH:MM:SS[.fraction]`. A full timestamp goes to `time`; a time of day alone is kept as text
+/// in `extra["time_text"]`. `output` is the whole line; `rule` stays empty.
+pub fn parse_plain_line(line: &str) -> Result<Alert, IngestError> {
+    let text = line.trim();
+    let (head, rest) = text
+        .split_once(": ")
+        .ok_or_else(|| IngestError::UnrecognisedLine("no `<time>: ` prefix".into()))?;
+    let mut alert = Alert::default();
+    if looks_like_time_of_day(head) {
+        alert
+            .extra
+            .insert("time_text".into(), Value::String(head.to_string()));
+    } else if head.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        alert.time = Some(parse_time(head).ok_or_else(|| {
+            IngestError::UnrecognisedLine(format!("`{}` is not a timestamp", shown(head)))
+        })?);
+    } else {
+        return Err(IngestError::UnrecognisedLine("no `<time>: ` prefix".into()));
+    }
+    let (word, message) = rest.split_once(' ').unwrap_or((rest, ""));
+    let priority: Priority = word.parse().map_err(|_| {
+        IngestError::UnrecognisedLine(format!("`{}` is not a Falco priority", shown(word)))
+    })?;
+    alert.priority = Some(priority);
+    alert.output = Some(text.to_string());
+    alert.output_fields = extract_fields(message);
+    alert.format = InputFormat::PlainText;
+    Ok(alert)
+}
+
+/// Attacker-controlled text quoted in an error message: short, and with control characters
+/// escaped so it cannot drive a terminal.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// `HH:MM:SS` with an optional fraction of up to nine digits.
+fn looks_like_time_of_day(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return false;
+    }
+    let num = |i: usize| -> Option<u32> {
+        let (x, y) = (b[i], b[i + 1]);
+        (x.is_ascii_digit() && y.is_ascii_digit())
+            .then(|| u32::from(x - b'0') * 10 + u32::from(y - b'0'))
+    };
+    let (Some(h), Some(m), Some(sec)) = (num(0), num(3), num(6)) else {
+        return false;
+    };
+    if h > 23 || m > 59 || sec > 60 {
+        return false;
+    }
+    match &b[8..] {
+        [] => true,
+        [b'.', frac @ ..] => {
+            !frac.is_empty() && frac.len() <= 9 && frac.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
+/// A key at `s[i..]`: `[a-z_][A-Za-z0-9_.]*` with an optional `[index]`, followed by `=`.
+/// Returns the index of the `=`.
+fn key_at(s: &[u8], i: usize) -> Option<usize> {
+    let first = *s.get(i)?;
+    if !(first.is_ascii_lowercase() || first == b'_') {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < s.len() && (s[j].is_ascii_alphanumeric() || s[j] == b'_' || s[j] == b'.') {
+        j += 1;
+    }
+    if s.get(j) == Some(&b'[') {
+        let close = s[j..].iter().position(|&c| c == b']')?;
+        let inner = &s[j + 1..j + close];
+        if inner.is_empty()
+            || !inner
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            return None;
+        }
+        j += close + 1;
+    }
+    (s.get(j) == Some(&b'=')).then_some(j)
+}
+
+/// Where the `key=value` pairs start: after the first ` | ` or `(` that is followed by a key,
+/// else at the first key after a space. The bool says the pairs sit inside `( ... )`.
+fn pairs_start(msg: &str) -> Option<(usize, bool)> {
+    let b = msg.as_bytes();
+    for i in 0..b.len() {
+        if b[i] == b'(' && key_at(b, i + 1).is_some() {
+            return Some((i + 1, true));
+        }
+        if b[i..].starts_with(b" | ") && key_at(b, i + 3).is_some() {
+            return Some((i + 3, false));
+        }
+    }
+    (1..b.len())
+        .find(|&i| b[i - 1] == b' ' && key_at(b, i).is_some())
+        .map(|i| (i, false))
+}
+
+/// The `key=value` pairs of a Falco message as output fields. A value runs until the next
+/// ` key=`, so values may contain spaces (`command=sh -c ls -l terminal=0`).
+pub(crate) fn extract_fields(msg: &str) -> FieldMap {
+    let mut fields = FieldMap::new();
+    let Some((start, mut in_group)) = pairs_start(msg) else {
+        return fields;
+    };
+    let b = msg.as_bytes();
+    // (key start, `=` position) of every key from `start` on.
+    let mut keys = Vec::new();
+    let mut i = start;
+    while i < b.len() {
+        let at_boundary = i == start || b[i - 1] == b' ';
+        match at_boundary.then(|| key_at(b, i)).flatten() {
+            Some(eq) => {
+                keys.push((i, eq));
+                i = eq + 1;
+            }
+            None => i += 1,
+        }
+    }
+    for (n, &(k, eq)) in keys.iter().enumerate() {
+        let next = keys.get(n + 1).map(|&(nk, _)| nk);
+        let mut value = &msg[eq + 1..next.unwrap_or(msg.len())];
+        if in_group {
+            // `(k=v ... k=v)`: the group's closing parenthesis ends the value; what follows
+            // it is free text or more (appended) pairs.
+            if let Some(close) = unbalanced_close(value) {
+                value = &value[..close];
+                in_group = false;
+            }
+        }
+        let mut value = value.trim();
+        if next.is_some() {
+            // `(user=alice, ip=10.0.0.1)`: a comma separating pairs is not part of the value.
+            value = value.strip_suffix(',').unwrap_or(value).trim_end();
+        }
+        let (field, kind) = map_key(&msg[k..eq]);
+        fields.entry(field).or_insert_with(|| typed(value, kind));
+    }
+    fields
+}
+
+/// Byte index of the first `)` that closes more than the value opened.
+fn unbalanced_close(value: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in value.bytes().enumerate() {
+        match c {
+            b'(' => depth += 1,
+            b')' if depth == 0 => return Some(i),
+            b')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn typed(value: &str, kind: Kind) -> Value {
+    if value == "<NA>" {
+        return Value::Null;
+    }
+    if kind == Kind::Int {
+        if let Ok(n) = value.parse::<i64>() {
+            return Value::from(n);
+        }
+    }
+    Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_table_line_is_valid_and_keys_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for line in TABLE_SRC.lines() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let (key, field, _) =
+                parse_table_line(line).unwrap_or_else(|| panic!("bad line `{line}`"));
+            assert!(seen.insert(key), "duplicate key {key}");
+            assert!(field.contains('.'), "`{field}` is not a Falco field name");
+        }
+        assert!(seen.len() > 60);
+    }
+
+    #[test]
+    fn maps_keys_through_the_table() {
+        assert_eq!(map_key("user").0, "user.name");
+        assert_eq!(map_key("gparent").0, "proc.aname[2]");
+        assert_eq!(map_key("aname[6]").0, "proc.aname[6]");
+        assert_eq!(map_key("k8s.pod").0, "k8s.pod.name");
+        assert_eq!(map_key("terminal"), ("proc.tty".to_string(), Kind::Int));
+        assert_eq!(map_key("my_custom").0, "my_custom");
+    }
+
+    #[test]
+    fn values_run_to_the_next_key_and_na_is_null() {
+        let f = extract_fields(
+            "A shell was spawned | evt_type=execve user=root process=sh command=sh -lc echo \"x\" terminal=0 exe_flags=EXE_WRITABLE|EXE_LOWER_LAYER k8s_pod_name=<NA>",
+        );
+        assert_eq!(f["proc.cmdline"], json!("sh -lc echo \"x\""));
+        assert_eq!(f["proc.tty"], json!(0));
+        assert_eq!(f["evt.arg.flags"], json!("EXE_WRITABLE|EXE_LOWER_LAYER"));
+        assert_eq!(f["k8s.pod.name"], Value::Null);
+        assert_eq!(f["user.name"], json!("root"));
+    }
+
+    #[test]
+    fn parenthesised_pairs_stop_at_the_group_end_and_keep_appended_pairs() {
+        let f = extract_fields(
+            "Possible Cryptominer Activity (container=lab9 proc=nc -z 127.0.0.1 3333 target=<NA>:3333) container_id=5e75ca991d02 k8s_ns_name=<NA>",
+        );
+        assert_eq!(f["target"], json!("<NA>:3333"));
+        assert_eq!(f["proc"], json!("nc -z 127.0.0.1 3333"));
+        assert_eq!(f["container.id"], json!("5e75ca991d02"));
+        assert_eq!(f["k8s.ns.name"], Value::Null);
+        let f = extract_fields("x (command=sh -c (ls) user=root)");
+        assert_eq!(f["proc.cmdline"], json!("sh -c (ls)"));
+        assert_eq!(f["user.name"], json!("root"));
+    }
+
+    #[test]
+    fn empty_values_commas_and_no_pairs() {
+        let f = extract_fields("x (proc_cwd= evt_res=SUCCESS container_id= user=a, ip=10.0.0.1)");
+        assert_eq!(f["proc.cwd"], json!(""));
+        assert_eq!(f["evt.res"], json!("SUCCESS"));
+        assert_eq!(f["container.id"], json!(""));
+        assert_eq!(f["user.name"], json!("a"));
+        assert_eq!(f["ip"], json!("10.0.0.1"));
+        assert!(extract_fields("Nothing to see here (really)").is_empty());
+        // Upper-case words with `=` (environment variables in a command) are not keys.
+        let f = extract_fields("x | command=env FOO=bar sh user=root");
+        assert_eq!(f["proc.cmdline"], json!("env FOO=bar sh"));
+    }
+
+    #[test]
+    fn time_of_day_forms() {
+        assert!(looks_like_time_of_day("23:50:54.719348051"));
+        assert!(looks_like_time_of_day("10:18:28"));
+        assert!(!looks_like_time_of_day("24:00:00"));
+        assert!(!looks_like_time_of_day("10:18:28."));
+        assert!(!looks_like_time_of_day("10:18:28.1234567890"));
+        assert!(!looks_like_time_of_day("2024-05-07"));
+    }
+
+    #[test]
+    fn rejects_lines_that_are_not_alerts() {
+        for line in [
+            "Thu May  7 18:54:10 2024: Falco version: 0.37.1",
+            "2024-05-07T18:54:19+0000: Loud something",
+            "hello world",
+            "2024-99-99T00:00:00+0000: Warning x",
+        ] {
+            let e = parse_plain_line(line).unwrap_err();
+            assert!(matches!(e, IngestError::UnrecognisedLine(_)), "{line}: {e}");
+        }
+        let e = parse_plain_line("10:00:00: \u{1b}[31mEvil x").unwrap_err();
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    }
+}
