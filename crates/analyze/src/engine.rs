@@ -77,6 +77,7 @@ impl Analyzer {
         let mut report = Report::skeleton(alert, describe::summary(alert, desc), event);
         self.kb.enrich_with(alert, rule, &mut report);
         report.verdict = Some(verdict);
+        crate::gate::check_report(&mut report);
         report
     }
 }

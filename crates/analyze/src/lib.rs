@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod describe;
 pub mod engine;
 pub mod fingerprint;
+pub mod gate;
 pub mod incident;
 pub mod kb;
 pub mod lint;

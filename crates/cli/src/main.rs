@@ -1,6 +1,7 @@
 //! `falco-analyst`: flags in, library calls out. Each subcommand lives in its own module.
 
 mod analyze;
+mod check;
 mod kb;
 mod tune;
 mod util;
@@ -14,7 +15,8 @@ Examples:
   falco-analyst analyze /var/log/falco/events.json.gz --format json --output reports/
   kubectl logs -n falco ds/falco | falco-analyst analyze - --summary
   falco-analyst tune events.jsonl --min-count 20 > falco_tuning_rules.yaml
-  falco-analyst kb show \"Terminal shell in container\"";
+  falco-analyst kb show \"Terminal shell in container\"
+  falco-analyst check report.md";
 
 #[derive(Parser)]
 #[command(name = "falco-analyst", version, about = "Turn Falco alerts into Alert Analysis Reports", after_help = EXAMPLES)]
@@ -27,6 +29,8 @@ struct Cli {
 enum Cmd {
     /// Analyse alerts from files or stdin and write a report per alert cluster
     Analyze(analyze::AnalyzeArgs),
+    /// Validate the commands and configurations in Markdown or text reports (exit 1 on findings)
+    Check(check::CheckArgs),
     /// Propose Falco exceptions for benign alert clusters
     Tune(tune::TuneArgs),
     /// Inspect and lint the knowledge base
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Analyze(a) => analyze::run(a),
         Cmd::Tune(a) => tune::run(a),
+        Cmd::Check(a) => check::run(a),
         Cmd::Kb { cmd } => kb::run(cmd),
     };
     match result {

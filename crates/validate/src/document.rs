@@ -284,7 +284,8 @@ fn inline_spans(line: &str) -> Vec<&str> {
     let bytes = line.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] != b'`' {
+        // `\`` is an escaped literal backtick in Markdown, not the start of a code span.
+        if bytes[i] != b'`' || (i > 0 && bytes[i - 1] == b'\\') {
             i += 1;
             continue;
         }
@@ -346,7 +347,12 @@ fn check_prose_line(line: &str, line_no: usize) -> Vec<Finding> {
         let text = span.trim();
         let text = text.strip_prefix("$ ").unwrap_or(text);
         if is_whole_command(text) {
-            out.extend(shift(cli::check_script(text, 0), line_no - 1));
+            // A span in a sentence may name a command without its operands (`docker exec -it`);
+            // too few arguments is not an invented flag, so only a fenced block is held to arity.
+            let findings = cli::check_script(text, 0)
+                .into_iter()
+                .filter(|f| !f.message.contains("needs at least"));
+            out.extend(shift(findings.collect(), line_no - 1));
         }
     }
     if !spans.is_empty() {
@@ -420,6 +426,13 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].token, "--bogus");
         assert_eq!(f[0].line, Some(2));
+    }
+
+    #[test]
+    fn escaped_backticks_and_operand_less_mentions_in_prose() {
+        assert!(inline_spans(r"ran \`docker exec -it\` into it").is_empty());
+        assert!(check_prose_line("someone ran `docker exec -it` into it", 1).is_empty());
+        assert!(!check_prose_line("then `docker run --no-pid alpine`", 1).is_empty());
     }
 
     #[test]
