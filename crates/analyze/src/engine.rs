@@ -92,6 +92,9 @@ pub struct EngineConfig {
     pub every_alert: bool,
     /// Keep representative reports in memory (off for `--summary`, which needs only counts).
     pub keep_reports: bool,
+    /// Hand each emitted report's alert back too (an LLM narrative needs it); every-alert mode
+    /// then clones each alert.
+    pub emit_alerts: bool,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +105,7 @@ impl Default for EngineConfig {
             max_incidents: 1_000,
             every_alert: false,
             keep_reports: true,
+            emit_alerts: false,
         }
     }
 }
@@ -145,10 +149,17 @@ pub struct Engine {
 /// Evicted clusters remembered for the summary.
 const EVICTED_TOP: usize = 20;
 
+/// A report ready to be written, with its alert when `EngineConfig::emit_alerts` is set.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub report: Report,
+    pub alert: Option<Alert>,
+}
+
 /// What the engine hands back when the input ends.
 pub struct Finished {
     /// Representative reports of the remaining clusters (dedup mode), first seen first.
-    pub reports: Vec<Report>,
+    pub reports: Vec<Emitted>,
     pub incidents: Vec<IncidentReport>,
     pub summary: SummaryReport,
     pub clusters: Vec<Cluster>,
@@ -170,7 +181,7 @@ impl Engine {
 
     /// Analyse one alert. Returns the reports ready to be written now: the alert's own in
     /// every-alert mode, or a cluster's report when it is evicted to bound memory.
-    pub fn process(&mut self, alert: Alert) -> Vec<Report> {
+    pub fn process(&mut self, alert: Alert) -> Vec<Emitted> {
         let a = &self.analyzer;
         let rule = a.kb.rule_for(&alert);
         let fp = fingerprint(&alert);
@@ -201,7 +212,8 @@ impl Engine {
         }
 
         let mut out = Vec::new();
-        let first = !self.clusters.get(&fp).is_some_and(|_| true);
+        let mut kept_alert: Option<Alert> = None;
+        let first = self.clusters.get(&fp).is_none();
         let need_report = self.cfg.every_alert || (first && self.cfg.keep_reports);
         let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
         let (summary_line, report_id) = match &report {
@@ -212,15 +224,20 @@ impl Engine {
 
         if first {
             let stored = if self.cfg.every_alert { None } else { report.clone() };
+            let own = (self.cfg.every_alert && self.cfg.emit_alerts).then(|| alert.clone());
             if let Some(ev) = self.clusters.insert(fp, alert, verdict.kind, stored) {
                 self.remember_evicted(&ev);
                 if let Some(r) = self.finalize(ev) {
                     out.push(r);
                 }
             }
+            kept_alert = own;
             self.extra.insert(fp, ClusterExtra { escalation });
         } else {
             self.clusters.touch(fp, alert.time, verdict.kind);
+            if self.cfg.every_alert && self.cfg.emit_alerts {
+                kept_alert = Some(alert);
+            }
             if escalation.is_some() {
                 if let Some(x) = self.extra.get_mut(&fp) {
                     x.escalation = escalation;
@@ -232,7 +249,7 @@ impl Engine {
                 if let Some(c) = self.clusters.get(&fp) {
                     r.cluster = Some(c.info());
                 }
-                out.push(r);
+                out.push(Emitted { report: r, alert: kept_alert });
             }
         }
         out
@@ -240,7 +257,7 @@ impl Engine {
 
     /// A closed cluster's report with its final count, verdict recomputed with everything
     /// the cluster saw (and never lower than any member's).
-    fn finalize(&mut self, c: Cluster) -> Option<Report> {
+    fn finalize(&mut self, c: Cluster) -> Option<Emitted> {
         let extra = self.extra.remove(&c.fingerprint).unwrap_or_default();
         if self.cfg.every_alert {
             return None;
@@ -250,13 +267,14 @@ impl Engine {
         let ctx = Context { cluster_count: c.count, escalating_incident: extra.escalation };
         let v = a.verdict(&c.alert, rule, &ctx);
         let member_max = c.verdict;
+        let alert = self.cfg.emit_alerts.then(|| c.alert.clone());
         let mut report = c.into_report()?;
         let final_verdict = match &report.verdict {
             Some(first) if member_max > v.kind => raise(&v, first),
             _ => v,
         };
         report.verdict = Some(final_verdict);
-        Some(report)
+        Some(Emitted { report, alert })
     }
 
     pub fn finish(mut self, rejected: u64) -> Finished {

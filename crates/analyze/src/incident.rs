@@ -156,6 +156,17 @@ impl IncidentTracker {
         Observed { incident_id: inc.id.clone(), progression: inc.progression(), tactics: inc.tactics.clone() }
     }
 
+    /// The open incident of an entity (as [`entity_of`] names it), if any: lets a long-running
+    /// service persist incidents as they grow instead of only at `finish`.
+    pub fn open_incident(&self, entity: &str) -> Option<&Incident> {
+        self.open.get(entity)
+    }
+
+    /// The correlation window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     /// Record the alert's verdict and report in its (open) incident timeline.
     pub fn record(&mut self, alert: &Alert, verdict: &Verdict, summary: &str, report_id: &str) {
         let entity = entity_of(alert);

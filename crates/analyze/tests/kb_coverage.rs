@@ -61,6 +61,10 @@ fn field_known(known: &BTreeSet<String>, f: &str) -> bool {
     if let Some(open) = f.find('[') {
         return known.contains(&format!("{}[]", &f[..open]));
     }
+    // An argument field used bare (`proc.env`) is a field too.
+    if known.contains(&format!("{f}[]")) {
+        return true;
+    }
     f.starts_with("evt.arg.") || f.starts_with("evt.rawarg.")
 }
 

@@ -67,7 +67,7 @@ fn attack_chain_in_one_container_is_one_malicious_incident() {
     assert_eq!(inc.tactics.first().map(String::as_str), Some("Execution"));
     assert!(inc.tactics.iter().any(|t| t == "Credential Access"), "{:?}", inc.tactics);
     // The later alerts know their container is escalating.
-    let last = done.reports.iter().find(|r| r.event.rule == "Netcat Remote Code Execution in Container").unwrap();
+    let last = done.reports.iter().map(|e| &e.report).find(|r| r.event.rule == "Netcat Remote Code Execution in Container").unwrap();
     let v = last.verdict.as_ref().unwrap();
     assert!(v.reasons.iter().any(|r| r.field.as_deref() == Some("incident")), "{:#?}", v.reasons);
 }
@@ -100,7 +100,7 @@ fn calico_cleanup_storm_is_one_benign_cluster_with_a_tuning_exception() {
     let done = engine.finish(0);
     assert_eq!(done.reports.len(), 1);
     assert_eq!(done.clusters.len(), 1);
-    let r = &done.reports[0];
+    let r = &done.reports[0].report;
     assert_eq!(r.cluster.as_ref().map(|c| c.count), Some(1000));
     let v = r.verdict.as_ref().unwrap();
     assert_eq!(v.kind, VerdictKind::Benign, "{:#?}", v);

@@ -1,7 +1,7 @@
 //! `fa-bench gen N FILE` writes N generated alerts (JSON Lines);
 //! `fa-bench parse FILE` is the baseline: each line into `serde_json::Value`;
-//! `fa-bench analyze FILE [--summary]` is the full pipeline to JSON reports (every alert),
-//! or the storm summary. Each prints alerts/s and peak RSS (VmHWM) as one JSON line, so a
+//! `fa-bench analyze FILE [--summary | --every-alert]` is the full pipeline to JSON reports
+//! (one per cluster, as `analyze` does by default; or one per alert), or the storm summary. Each prints alerts/s and peak RSS (VmHWM) as one JSON line, so a
 //! script can compare them in the same run. Run each under `taskset -c 0` for one core.
 
 use anyhow::{bail, Context, Result};
@@ -16,8 +16,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 3 => gen(args[1].parse().context("N")?, &args[2]),
         Some("parse") if args.len() == 2 => parse(&args[1]),
-        Some("analyze") if args.len() >= 2 => analyze(&args[1], args.iter().any(|a| a == "--summary")),
-        _ => bail!("usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary]"),
+        Some("analyze") if args.len() >= 2 => analyze(&args[1], args.iter().any(|a| a == "--summary"), args.iter().any(|a| a == "--every-alert")),
+        _ => bail!("usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert]"),
     }
 }
 
@@ -63,9 +63,9 @@ fn parse(path: &str) -> Result<()> {
     Ok(())
 }
 
-fn analyze(path: &str, summary: bool) -> Result<()> {
+fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
     let analyzer = Analyzer::load(&[])?;
-    let cfg = EngineConfig { every_alert: !summary, keep_reports: !summary, ..Default::default() };
+    let cfg = EngineConfig { every_alert, keep_reports: !summary, ..Default::default() };
     let mut engine = Engine::new(analyzer, cfg);
     let mut sink = StreamSink::new(BufWriter::with_capacity(256 * 1024, CountingSink(0)), Format::Json);
     let input = fa_ingest::open_input(path)?;
@@ -74,8 +74,8 @@ fn analyze(path: &str, summary: bool) -> Result<()> {
     for item in input.into_alerts() {
         match item {
             Ok(a) => {
-                for r in engine.process(a) {
-                    sink.report(&r)?;
+                for e in engine.process(a) {
+                    sink.report(&e.report)?;
                 }
             }
             Err(_) => rejected += 1,
@@ -84,15 +84,29 @@ fn analyze(path: &str, summary: bool) -> Result<()> {
     let done = engine.finish(rejected);
     if summary {
         sink.summary(&done.summary)?;
+    } else {
+        for e in &done.reports {
+            sink.report(&e.report)?;
+        }
+        for i in &done.incidents {
+            sink.incident(i)?;
+        }
     }
     sink.finish()?;
+    let sink_written = sink.written();
     let secs = start.elapsed().as_secs_f64();
     let bytes = sink.into_inner().into_inner().map(|c| c.0).unwrap_or(0);
     report(
-        if summary { "analyze_summary" } else { "analyze_json" },
+        if summary {
+            "analyze_summary"
+        } else if every_alert {
+            "analyze_json_every_alert"
+        } else {
+            "analyze_json_clusters"
+        },
         done.stats.alerts,
         secs,
-        serde_json::json!({"rejected": rejected, "reports": if summary { 1 } else { done.stats.alerts }, "output_mib": (bytes as f64 / 1048576.0).round(), "clusters": done.summary.clusters}),
+        serde_json::json!({"rejected": rejected, "reports": sink_written, "output_mib": (bytes as f64 / 1048576.0).round(), "clusters": done.summary.clusters}),
     );
     Ok(())
 }

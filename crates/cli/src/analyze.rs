@@ -51,6 +51,8 @@ pub struct AnalyzeArgs {
     /// Do not write incident reports
     #[arg(long)]
     pub no_incidents: bool,
+    #[command(flatten)]
+    pub llm: fa_llm::LlmArgs,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -71,7 +73,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         inputs.push("-".into());
     }
     let analyzer = Analyzer::load(&args.kb).context("loading the knowledge base")?;
+    let narration = crate::narrate::Narration::from_args(&args.llm)?;
     let cfg = EngineConfig {
+        emit_alerts: narration.is_some(),
         window: args.window,
         max_clusters: args.max_clusters,
         every_alert: args.every_alert,
@@ -110,8 +114,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         for item in input.into_alerts() {
             match item {
                 Ok(alert) => {
-                    for r in engine.process(alert) {
-                        sink.report(&r).context("writing a report")?;
+                    for mut e in engine.process(alert) {
+                        if let Some(n) = &narration {
+                            n.narrate(&mut e);
+                        }
+                        sink.report(&e.report).context("writing a report")?;
                     }
                 }
                 Err(rej) => {
@@ -145,15 +152,19 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     dead.flush().with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
 
-    let finished = engine.finish(n.rejected);
+    let mut finished = engine.finish(n.rejected);
+    let incidents = std::mem::take(&mut finished.incidents);
     if args.summary {
         sink.summary(&finished.summary).context("writing the summary")?;
     } else {
-        for r in &finished.reports {
-            sink.report(r).context("writing a report")?;
+        for mut e in finished.reports.into_iter() {
+            if let Some(n) = &narration {
+                n.narrate(&mut e);
+            }
+            sink.report(&e.report).context("writing a report")?;
         }
         if !args.no_incidents {
-            for inc in &finished.incidents {
+            for inc in &incidents {
                 sink.incident(inc).context("writing an incident report")?;
             }
         }
@@ -161,7 +172,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     sink.finish().context("writing reports")?;
 
     if !args.quiet {
-        end_summary(&finished.stats, sink.written(), &n, finished.incidents.len(), finished.summary.clusters, &dead, out_dir.as_deref());
+        end_summary(&finished.stats, sink.written(), &n, incidents.len(), finished.summary.clusters, &dead, out_dir.as_deref());
+        if let Some(nar) = &narration {
+            eprintln!("{}", nar.stats_line());
+        }
     }
     Ok(if n.io_errors > 0 {
         ExitCode::from(2)

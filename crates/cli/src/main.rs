@@ -3,6 +3,7 @@
 mod analyze;
 mod check;
 mod kb;
+mod narrate;
 mod tune;
 mod util;
 

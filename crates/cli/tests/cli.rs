@@ -135,3 +135,26 @@ fn summary_and_tune_run_on_the_examples() {
     let yaml = String::from_utf8(out.stdout).unwrap();
     assert!(fa_validate::check_document(&format!("```yaml\n{yaml}\n```")).is_empty(), "{yaml}");
 }
+
+#[test]
+fn llm_dry_run_prints_the_redacted_request_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .env_remove("OPENAI_API_KEY")
+        .env("XDG_CACHE_HOME", dir.path())
+        // Port 9 on loopback: if anything were sent, it would fail, not succeed.
+        .args(["analyze", "--format", "json", "--llm", "openai:gpt-4o-mini", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-dry-run", &examples("http-output.json")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("dry run; nothing was sent"), "{err}");
+    assert!(err.contains("LLM: 0 requests"), "{err}");
+    let alert: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(examples("http-output.json")).unwrap()).unwrap();
+    if let Some(host) = alert["hostname"].as_str() {
+        let preview = err.split("nothing was sent").nth(1).unwrap_or("");
+        assert!(!preview.contains(host), "hostname {host} leaked into the request preview");
+    }
+    let report: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert!(report["notes"].to_string().contains("LLM narrative unavailable"), "{report}");
+}

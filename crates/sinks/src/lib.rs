@@ -1,6 +1,8 @@
 //! Sinks: where finished reports go. `StreamSink` writes to any `Write` (stdout), `DirSink`
 //! writes one file per report. Notifiers (Slack, webhooks) live in `notify`.
 
+pub mod notify;
+
 use fa_model::{IncidentReport, Report, SummaryReport};
 use fa_report::Format;
 use std::fs;
