@@ -116,7 +116,7 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
         if e.rules_file.as_deref() != Some(file) {
             problems.push(format!("{}: rules_file should be {file}", up.name));
         }
-        problems.extend(mitre_agreement(&up, rule));
+        problems.extend(mitre_agreement(&kb, &up, rule));
         for p in e
             .investigate
             .iter()
@@ -146,13 +146,15 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
     problems
 }
 
-fn mitre_agreement(up: &Upstream, rule: &Rule) -> Vec<String> {
+fn mitre_agreement(kb: &KnowledgeBase, up: &Upstream, rule: &Rule) -> Vec<String> {
     let mut problems = Vec::new();
     let kb_tactics: BTreeSet<&str> = rule.entry.mitre.iter().map(|m| m.tactic.as_str()).collect();
     let kb_techniques: BTreeSet<&str> = rule.entry.mitre.iter().filter_map(|m| m.technique.as_deref()).collect();
     for t in &up.tags {
         if let Some(slug) = t.strip_prefix("mitre_") {
-            if !kb_tactics.contains(slug) {
+            // Non-standard upstream slugs resolve through kb/mitre.toml aliases.
+            let canonical = kb.tactic_by_slug(slug).map(|t| t.slug.as_str()).unwrap_or(slug);
+            if !kb_tactics.contains(canonical) {
                 problems.push(format!("{}: upstream tag {t} has no matching tactic", up.name));
             }
         } else if fa_analyze::kb::is_technique_id(t) && !kb_techniques.contains(t.as_str()) {

@@ -263,7 +263,7 @@ impl KnowledgeBase {
 
     pub fn tactic_by_slug(&self, slug: &str) -> Option<&TacticEntry> {
         let s = slug.strip_prefix("mitre_").unwrap_or(slug);
-        self.tactics.iter().find(|t| t.slug == s || t.id == s)
+        self.tactics.iter().find(|t| t.slug == s || t.id == s || t.aliases.iter().any(|a| a == s))
     }
 
     pub fn fallback_for(&self, source: &str) -> Option<&FallbackSource> {

@@ -161,6 +161,9 @@ pub struct TacticEntry {
     pub name: String,
     pub slug: String,
     pub order: u8,
+    /// Other slugs upstream tags use for this tactic.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// What a report says for a rule the knowledge base does not know, per source.
