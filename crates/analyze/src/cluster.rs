@@ -94,7 +94,12 @@ impl ClusterTable {
     }
 
     /// Count one more alert in an existing cluster; returns the new count, or None if unknown.
-    pub fn touch(&mut self, fp: Fingerprint, time: Option<DateTime<Utc>>, verdict: VerdictKind) -> Option<u64> {
+    pub fn touch(
+        &mut self,
+        fp: Fingerprint,
+        time: Option<DateTime<Utc>>,
+        verdict: VerdictKind,
+    ) -> Option<u64> {
         self.touches += 1;
         let t = self.touches;
         let c = self.map.get_mut(&fp)?;
@@ -110,8 +115,18 @@ impl ClusterTable {
     }
 
     /// Start a cluster; returns the cluster evicted to make room, if any.
-    pub fn insert(&mut self, fp: Fingerprint, alert: Alert, verdict: VerdictKind, report: Option<Report>) -> Option<Cluster> {
-        let evicted = if self.map.len() >= self.cap { self.evict_oldest() } else { None };
+    pub fn insert(
+        &mut self,
+        fp: Fingerprint,
+        alert: Alert,
+        verdict: VerdictKind,
+        report: Option<Report>,
+    ) -> Option<Cluster> {
+        let evicted = if self.map.len() >= self.cap {
+            self.evict_oldest()
+        } else {
+            None
+        };
         self.touches += 1;
         let t = self.touches;
         let seq = self.next_seq;
@@ -148,7 +163,11 @@ impl ClusterTable {
     // Keep the lazy queue bounded: rebuild it from live clusters when stale pairs dominate.
     fn compact(&mut self) {
         if self.order.len() > self.cap.saturating_mul(4).max(1024) {
-            let mut live: Vec<(Fingerprint, u64)> = self.map.values().map(|c| (c.fingerprint, c.last_touch)).collect();
+            let mut live: Vec<(Fingerprint, u64)> = self
+                .map
+                .values()
+                .map(|c| (c.fingerprint, c.last_touch))
+                .collect();
             live.sort_by_key(|&(_, t)| t);
             self.order = live.into();
         }
@@ -177,16 +196,25 @@ mod tests {
     #[test]
     fn counts_repeats_and_evicts_least_recently_seen() {
         let mut t = ClusterTable::new(2);
-        assert!(t.insert(Fingerprint(1), a(), VerdictKind::Benign, None).is_none());
-        assert!(t.insert(Fingerprint(2), a(), VerdictKind::Suspicious, None).is_none());
+        assert!(t
+            .insert(Fingerprint(1), a(), VerdictKind::Benign, None)
+            .is_none());
+        assert!(t
+            .insert(Fingerprint(2), a(), VerdictKind::Suspicious, None)
+            .is_none());
         assert_eq!(t.touch(Fingerprint(1), None, VerdictKind::Benign), Some(2));
         // 2 is now the least recently seen.
-        let ev = t.insert(Fingerprint(3), a(), VerdictKind::Benign, None).unwrap();
+        let ev = t
+            .insert(Fingerprint(3), a(), VerdictKind::Benign, None)
+            .unwrap();
         assert_eq!(ev.fingerprint, Fingerprint(2));
         assert_eq!(t.evicted, 1);
         assert_eq!(t.len(), 2);
         let d = t.drain();
-        assert_eq!(d.iter().map(|c| c.fingerprint.0).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(
+            d.iter().map(|c| c.fingerprint.0).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
         assert_eq!(d[0].count, 2);
     }
 

@@ -26,12 +26,18 @@ pub struct Analyzer {
 
 impl Analyzer {
     pub fn new(kb: KnowledgeBase, scoring: Scoring) -> Self {
-        Analyzer { kb: Arc::new(kb), scoring: Arc::new(scoring) }
+        Analyzer {
+            kb: Arc::new(kb),
+            scoring: Arc::new(scoring),
+        }
     }
 
     /// The built-in knowledge base plus the given user directories, and the built-in scoring.
     pub fn load(user_kb_dirs: &[PathBuf]) -> Result<Self, KbError> {
-        Ok(Self::new(KnowledgeBase::load(user_kb_dirs)?, Scoring::builtin()?))
+        Ok(Self::new(
+            KnowledgeBase::load(user_kb_dirs)?,
+            Scoring::builtin()?,
+        ))
     }
 
     pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
@@ -67,7 +73,14 @@ impl Analyzer {
     /// The full report for one alert on its own (no de-duplication or incident context).
     pub fn report(&self, alert: &Alert) -> Report {
         let rule = self.rule_for(alert);
-        let verdict = self.verdict(alert, rule, &Context { cluster_count: 1, escalating_incident: None });
+        let verdict = self.verdict(
+            alert,
+            rule,
+            &Context {
+                cluster_count: 1,
+                escalating_incident: None,
+            },
+        );
         self.report_with(alert, rule, verdict)
     }
 
@@ -195,7 +208,10 @@ impl Engine {
             )
         });
         let count = self.clusters.get(&fp).map_or(1, |c| c.count + 1);
-        let ctx = Context { cluster_count: count, escalating_incident: escalation.clone() };
+        let ctx = Context {
+            cluster_count: count,
+            escalating_incident: escalation.clone(),
+        };
         let verdict = a.verdict(&alert, rule, &ctx);
 
         self.stats.alerts += 1;
@@ -203,7 +219,9 @@ impl Engine {
         if let Some(p) = alert.priority {
             *self.stats.by_priority.entry(p).or_default() += 1;
         }
-        let rule_name = rule.map(|r| r.entry.name.clone()).unwrap_or_else(|| alert.rule.to_string());
+        let rule_name = rule
+            .map(|r| r.entry.name.clone())
+            .unwrap_or_else(|| alert.rule.to_string());
         match self.stats.by_rule.get_mut(&rule_name) {
             Some(n) => *n += 1,
             None => {
@@ -218,12 +236,20 @@ impl Engine {
         let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
         let (summary_line, report_id) = match &report {
             Some(r) => (r.summary.clone(), r.id.clone()),
-            None => (alert.message().unwrap_or(alert.rule.as_str()).to_string(), alert.report_id()),
+            None => (
+                alert.message().unwrap_or(alert.rule.as_str()).to_string(),
+                alert.report_id(),
+            ),
         };
-        self.incidents.record(&alert, &verdict, &summary_line, &report_id);
+        self.incidents
+            .record(&alert, &verdict, &summary_line, &report_id);
 
         if first {
-            let stored = if self.cfg.every_alert { None } else { report.clone() };
+            let stored = if self.cfg.every_alert {
+                None
+            } else {
+                report.clone()
+            };
             let own = (self.cfg.every_alert && self.cfg.emit_alerts).then(|| alert.clone());
             if let Some(ev) = self.clusters.insert(fp, alert, verdict.kind, stored) {
                 self.remember_evicted(&ev);
@@ -249,7 +275,10 @@ impl Engine {
                 if let Some(c) = self.clusters.get(&fp) {
                     r.cluster = Some(c.info());
                 }
-                out.push(Emitted { report: r, alert: kept_alert });
+                out.push(Emitted {
+                    report: r,
+                    alert: kept_alert,
+                });
             }
         }
         out
@@ -264,7 +293,10 @@ impl Engine {
         }
         let a = &self.analyzer;
         let rule = a.kb.rule_for(&c.alert);
-        let ctx = Context { cluster_count: c.count, escalating_incident: extra.escalation };
+        let ctx = Context {
+            cluster_count: c.count,
+            escalating_incident: extra.escalation,
+        };
         let v = a.verdict(&c.alert, rule, &ctx);
         let member_max = c.verdict;
         let alert = self.cfg.emit_alerts.then(|| c.alert.clone());
@@ -290,22 +322,43 @@ impl Engine {
             }
         }
         let incidents_evicted = self.incidents.evicted;
-        let tracker = std::mem::replace(&mut self.incidents, IncidentTracker::new(Duration::minutes(1), 1, 0));
+        let tracker = std::mem::replace(
+            &mut self.incidents,
+            IncidentTracker::new(Duration::minutes(1), 1, 0),
+        );
         let a = &self.analyzer;
-        let incidents: Vec<IncidentReport> =
-            tracker.finish().iter().map(|i| incident_report(i, &a.scoring, &a.kb)).collect();
+        let incidents: Vec<IncidentReport> = tracker
+            .finish()
+            .iter()
+            .map(|i| incident_report(i, &a.scoring, &a.kb))
+            .collect();
         let summary = self.summary(&clusters, &incidents, rejected, evicted, incidents_evicted);
-        Finished { reports, incidents, summary, clusters, stats: self.stats }
+        Finished {
+            reports,
+            incidents,
+            summary,
+            clusters,
+            stats: self.stats,
+        }
     }
 
     fn cluster_summary(&self, c: &Cluster) -> ClusterSummary {
         let a = &self.analyzer;
         let rule = a.kb.rule_for(&c.alert);
-        let v = a.verdict(&c.alert, rule, &Context { cluster_count: c.count, escalating_incident: None });
+        let v = a.verdict(
+            &c.alert,
+            rule,
+            &Context {
+                cluster_count: c.count,
+                escalating_incident: None,
+            },
+        );
         let verdict = c.verdict.max(v.kind);
         ClusterSummary {
             fingerprint: c.fingerprint.to_string(),
-            rule: rule.map(|r| r.entry.name.clone()).unwrap_or_else(|| c.alert.rule.to_string()),
+            rule: rule
+                .map(|r| r.entry.name.clone())
+                .unwrap_or_else(|| c.alert.rule.to_string()),
             count: c.count,
             first_seen: c.first_seen,
             last_seen: c.last_seen,
@@ -313,8 +366,17 @@ impl Engine {
             location: crate::incident::entity_of(&c.alert),
             activity: activity(&c.alert),
             report_id: c.alert.report_id(),
-            reasons: v.reasons.iter().filter(|r| r.field.as_deref() != Some("rule")).map(|r| r.text.clone()).collect(),
-            tuning: if verdict == VerdictKind::Benign { tune::exception_for(a, c) } else { None },
+            reasons: v
+                .reasons
+                .iter()
+                .filter(|r| r.field.as_deref() != Some("rule"))
+                .map(|r| r.text.clone())
+                .collect(),
+            tuning: if verdict == VerdictKind::Benign {
+                tune::exception_for(a, c)
+            } else {
+                None
+            },
         }
     }
 
@@ -323,7 +385,7 @@ impl Engine {
         if self.evicted_top.len() < EVICTED_TOP || c.count > smallest {
             let s = self.cluster_summary(c);
             self.evicted_top.push(s);
-            self.evicted_top.sort_by(|x, y| y.count.cmp(&x.count));
+            self.evicted_top.sort_by_key(|x| std::cmp::Reverse(x.count));
             self.evicted_top.truncate(EVICTED_TOP);
         }
     }
@@ -338,11 +400,19 @@ impl Engine {
     ) -> SummaryReport {
         let mut by_count: Vec<&Cluster> = clusters.iter().collect();
         by_count.sort_by(|x, y| y.count.cmp(&x.count).then(x.seq.cmp(&y.seq)));
-        let mut all: Vec<ClusterSummary> = by_count.iter().take(EVICTED_TOP).map(|c| self.cluster_summary(c)).collect();
+        let mut all: Vec<ClusterSummary> = by_count
+            .iter()
+            .take(EVICTED_TOP)
+            .map(|c| self.cluster_summary(c))
+            .collect();
         all.extend(self.evicted_top.iter().cloned());
-        all.sort_by(|x, y| y.count.cmp(&x.count));
-        let noisy_benign: Vec<ClusterSummary> =
-            all.iter().filter(|c| c.verdict == VerdictKind::Benign && c.tuning.is_some()).take(10).cloned().collect();
+        all.sort_by_key(|x| std::cmp::Reverse(x.count));
+        let noisy_benign: Vec<ClusterSummary> = all
+            .iter()
+            .filter(|c| c.verdict == VerdictKind::Benign && c.tuning.is_some())
+            .take(10)
+            .cloned()
+            .collect();
         let top_clusters: Vec<ClusterSummary> = all
             .into_iter()
             .take(20)
@@ -351,7 +421,12 @@ impl Engine {
                 c
             })
             .collect();
-        let mut by_priority: Vec<(Priority, u64)> = self.stats.by_priority.iter().map(|(p, n)| (*p, *n)).collect();
+        let mut by_priority: Vec<(Priority, u64)> = self
+            .stats
+            .by_priority
+            .iter()
+            .map(|(p, n)| (*p, *n))
+            .collect();
         by_priority.sort_by_key(|(p, _)| *p);
         SummaryReport {
             schema_version: SCHEMA_VERSION,
@@ -371,19 +446,40 @@ impl Engine {
 
 /// One line saying what a cluster's alerts did: process and command, or actor and action.
 pub fn activity(alert: &Alert) -> String {
-    let pick = |fs: &[&str]| fs.iter().find_map(|f| alert.field(f).map(|v| v.into_owned()));
+    let pick = |fs: &[&str]| {
+        fs.iter()
+            .find_map(|f| alert.field(f).map(|v| v.into_owned()))
+    };
     if let Some(cmd) = pick(&["proc.cmdline", "proc.name"]) {
         return match pick(&["proc.pname"]) {
             Some(p) => format!("{cmd} (parent {p})"),
             None => cmd,
         };
     }
-    let actor = pick(&["ka.user.name", "ct.user", "gcp.user", "github.user", "okta.actor.name", "user.name"]);
-    let action = pick(&["ka.verb", "ct.name", "gcp.methodName", "github.action", "okta.evt.type"]);
+    let actor = pick(&[
+        "ka.user.name",
+        "ct.user",
+        "gcp.user",
+        "github.user",
+        "okta.actor.name",
+        "user.name",
+    ]);
+    let action = pick(&[
+        "ka.verb",
+        "ct.name",
+        "gcp.methodName",
+        "github.action",
+        "okta.evt.type",
+    ]);
     match (actor, action) {
         (Some(a), Some(b)) => format!("{a}: {b}"),
         (Some(a), None) => a,
         (None, Some(b)) => b,
-        (None, None) => alert.message().unwrap_or(alert.rule.as_str()).chars().take(160).collect(),
+        (None, None) => alert
+            .message()
+            .unwrap_or(alert.rule.as_str())
+            .chars()
+            .take(160)
+            .collect(),
     }
 }

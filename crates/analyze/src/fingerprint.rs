@@ -48,11 +48,18 @@ pub fn fingerprint(alert: &Alert) -> Fingerprint {
         h.update(&[0xff]);
     };
     put("rule", alert.rule.as_str());
-    match alert.field("container.image.repository").or_else(|| alert.field("container.image")) {
+    match alert
+        .field("container.image.repository")
+        .or_else(|| alert.field("container.image"))
+    {
         Some(img) => put("image", &img),
         None => put("host", alert.hostname.as_deref().unwrap_or("")),
     }
-    if let Some(exe) = alert.field("proc.exepath").or_else(|| alert.field("proc.exe")).or_else(|| alert.field("proc.name")) {
+    if let Some(exe) = alert
+        .field("proc.exepath")
+        .or_else(|| alert.field("proc.exe"))
+        .or_else(|| alert.field("proc.name"))
+    {
         put("exe", &normalize(&exe));
     }
     if let Some(cmd) = alert.field("proc.cmdline") {
@@ -136,7 +143,11 @@ fn push_token(t: &str, out: &mut String) {
     let upper = t.bytes().filter(u8::is_ascii_uppercase).count();
     let lower = t.bytes().filter(u8::is_ascii_lowercase).count();
     // Random names: long tokens mixing digits with letters (mktemp, base64, generated pod suffixes).
-    if t.len() >= 10 && digits >= 2 && (upper + lower) >= 2 && (digits * 4 >= t.len() || (upper >= 2 && lower >= 2)) {
+    if t.len() >= 10
+        && digits >= 2
+        && (upper + lower) >= 2
+        && (digits * 4 >= t.len() || (upper >= 2 && lower >= 2))
+    {
         out.push_str("<rand>");
         return;
     }
@@ -149,14 +160,23 @@ mod tests {
 
     #[test]
     fn normalises_what_varies() {
-        assert_eq!(normalize("/tmp/falco-event-generator3982217557/httpd"), "/tmp/falco-event-generator#/httpd");
+        assert_eq!(
+            normalize("/tmp/falco-event-generator3982217557/httpd"),
+            "/tmp/falco-event-generator#/httpd"
+        );
         assert_eq!(normalize("sleep 30"), "sleep #");
         assert_eq!(
             normalize("cat /proc/1234/environ 9656db3bb3588e7b23da7d48fe8894"),
             "cat /proc/#/environ <hex>"
         );
-        assert_eq!(normalize("mktemp /tmp/tmp.aZ3kQ9x7Lm2p"), "mktemp /tmp/tmp.<rand>");
-        assert_eq!(normalize("ip link del calico_tmp_A"), "ip link del calico_tmp_A");
+        assert_eq!(
+            normalize("mktemp /tmp/tmp.aZ3kQ9x7Lm2p"),
+            "mktemp /tmp/tmp.<rand>"
+        );
+        assert_eq!(
+            normalize("ip link del calico_tmp_A"),
+            "ip link del calico_tmp_A"
+        );
         assert_eq!(normalize("héllo wörld 12"), "héllo wörld #");
     }
 
@@ -170,8 +190,17 @@ mod tests {
 
     #[test]
     fn repeats_share_a_fingerprint_and_different_activity_does_not() {
-        assert_eq!(fingerprint(&alert("sleep 30", "R")), fingerprint(&alert("sleep 45", "R")));
-        assert_ne!(fingerprint(&alert("sleep 30", "R")), fingerprint(&alert("sleep 30", "S")));
-        assert_ne!(fingerprint(&alert("sleep 30", "R")), fingerprint(&alert("cat /etc/shadow", "R")));
+        assert_eq!(
+            fingerprint(&alert("sleep 30", "R")),
+            fingerprint(&alert("sleep 45", "R"))
+        );
+        assert_ne!(
+            fingerprint(&alert("sleep 30", "R")),
+            fingerprint(&alert("sleep 30", "S"))
+        );
+        assert_ne!(
+            fingerprint(&alert("sleep 30", "R")),
+            fingerprint(&alert("cat /etc/shadow", "R"))
+        );
     }
 }

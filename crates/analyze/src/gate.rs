@@ -30,7 +30,10 @@ pub fn problem(lang: &str, code: &str) -> Option<String> {
     if let Some(hit) = MEMO.with(|m| m.borrow().get(&k).cloned()) {
         return hit;
     }
-    let findings = fa_validate::validate_snippet(&Snippet { lang: lang.to_string(), code: code.to_string() });
+    let findings = fa_validate::validate_snippet(&Snippet {
+        lang: lang.to_string(),
+        code: code.to_string(),
+    });
     let result = findings.first().map(|f| {
         if findings.len() > 1 {
             format!("{f} (and {} more)", findings.len() - 1)
@@ -55,7 +58,10 @@ pub fn check_report(report: &mut Report) {
         if let Some(cmd) = &step.command {
             // Placeholders left for missing fields are words to the shell; validate the rest.
             if let Some(p) = problem("shell", cmd) {
-                notes.push(format!("Removed the command of investigation step \"{}\": {p}", step.title));
+                notes.push(format!(
+                    "Removed the command of investigation step \"{}\": {p}",
+                    step.title
+                ));
                 step.command = None;
             }
         }
@@ -63,7 +69,10 @@ pub fn check_report(report: &mut Report) {
     for m in &mut report.mitigations {
         if let Some(ex) = &m.example {
             if let Some(p) = problem(&ex.lang, &ex.code) {
-                notes.push(format!("Removed the example configuration of mitigation \"{}\": {p}", m.title));
+                notes.push(format!(
+                    "Removed the example configuration of mitigation \"{}\": {p}",
+                    m.title
+                ));
                 m.example = None;
             }
         }
@@ -76,10 +85,16 @@ pub fn check_report(report: &mut Report) {
     }
     if let Some(n) = &mut report.narrative {
         let before = n.mitigations.len();
-        n.mitigations.retain(|m| m.example.as_ref().is_none_or(|ex| problem(&ex.lang, &ex.code).is_none()));
+        n.mitigations.retain(|m| {
+            m.example
+                .as_ref()
+                .is_none_or(|ex| problem(&ex.lang, &ex.code).is_none())
+        });
         let dropped = before - n.mitigations.len();
         if dropped > 0 {
-            notes.push(format!("Removed {dropped} model-proposed mitigation(s) whose example failed validation."));
+            notes.push(format!(
+                "Removed {dropped} model-proposed mitigation(s) whose example failed validation."
+            ));
         }
     }
     report.notes.extend(notes);
@@ -99,14 +114,25 @@ mod tests {
     fn invalid_snippets_are_removed_with_a_note_and_valid_ones_kept() {
         let mut r = report();
         r.investigation = vec![
-            Step { title: "ok".into(), command: Some("crictl inspect 3f9a1c2b7d4e".into()), missing_fields: vec![] },
-            Step { title: "bad".into(), command: Some("docker run --no-pid alpine".into()), missing_fields: vec![] },
+            Step {
+                title: "ok".into(),
+                command: Some("crictl inspect 3f9a1c2b7d4e".into()),
+                missing_fields: vec![],
+            },
+            Step {
+                title: "bad".into(),
+                command: Some("docker run --no-pid alpine".into()),
+                missing_fields: vec![],
+            },
         ];
         r.mitigations = vec![Mitigation {
             kind: MitigationKind::Prevent,
             title: "seed".into(),
             text: "t".into(),
-            example: Some(Snippet { lang: "shell".into(), code: "docker run --security-opt nonewuid my-image".into() }),
+            example: Some(Snippet {
+                lang: "shell".into(),
+                code: "docker run --security-opt nonewuid my-image".into(),
+            }),
         }];
         r.tuning = Some(Tuning { explanation: "e".into(), yaml: "- rule: X\n  exceptions:\n    - name: a\n      fields: [proc.name]\n      comps: [=, =]\n      values: [[a]]\n".into() });
         check_report(&mut r);
@@ -117,6 +143,9 @@ mod tests {
         assert_eq!(r.notes.len(), 3, "{:#?}", r.notes);
         assert!(r.notes[0].contains("--no-pid"), "{}", r.notes[0]);
         // Memoised answers are the same answers.
-        assert_eq!(problem("shell", "docker run --no-pid alpine"), problem("shell", "docker run --no-pid alpine"));
+        assert_eq!(
+            problem("shell", "docker run --no-pid alpine"),
+            problem("shell", "docker run --no-pid alpine")
+        );
     }
 }

@@ -5,7 +5,9 @@
 use crate::kb::KnowledgeBase;
 use crate::scoring::Scoring;
 use chrono::{DateTime, Duration, Utc};
-use fa_model::{Alert, Confidence, IncidentReport, Reason, TimelineEntry, Verdict, VerdictKind, SCHEMA_VERSION};
+use fa_model::{
+    Alert, Confidence, IncidentReport, Reason, TimelineEntry, Verdict, VerdictKind, SCHEMA_VERSION,
+};
 use std::collections::{BTreeSet, HashMap};
 
 /// Timeline entries kept per incident; the rest are counted.
@@ -19,7 +21,13 @@ pub fn entity_of(alert: &Alert) -> String {
     if let (Some(ns), Some(pod)) = (alert.field("k8s.ns.name"), alert.field("k8s.pod.name")) {
         return format!("pod:{ns}/{pod}");
     }
-    for f in ["ka.user.name", "ct.user", "gcp.user", "github.user", "okta.actor.name"] {
+    for f in [
+        "ka.user.name",
+        "ct.user",
+        "gcp.user",
+        "github.user",
+        "okta.actor.name",
+    ] {
         if let Some(u) = alert.field(f) {
             return format!("actor:{u}");
         }
@@ -90,16 +98,24 @@ impl IncidentTracker {
     }
 
     /// Record an alert's entity and tactics (before its verdict is known).
-    pub fn observe(&mut self, alert: &Alert, tactic_slugs: &[String], scoring: &Scoring) -> Observed {
+    pub fn observe(
+        &mut self,
+        alert: &Alert,
+        tactic_slugs: &[String],
+        scoring: &Scoring,
+    ) -> Observed {
         let entity = entity_of(alert);
         let time = alert.time.or(self.clock);
         if let Some(t) = time {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         }
-        let expired = self.open.get(&entity).is_some_and(|inc| match (inc.last_seen, time) {
-            (Some(last), Some(now)) => now - last > self.window,
-            _ => false,
-        });
+        let expired = self
+            .open
+            .get(&entity)
+            .is_some_and(|inc| match (inc.last_seen, time) {
+                (Some(last), Some(now)) => now - last > self.window,
+                _ => false,
+            });
         if expired {
             if let Some(done) = self.open.remove(&entity) {
                 self.close(done);
@@ -110,7 +126,10 @@ impl IncidentTracker {
         }
         let seq = self.next_seq;
         let inc = self.open.entry(entity.clone()).or_insert_with(|| {
-            let id = format!("inc-{:016x}", xxhash_rust::xxh3::xxh3_64(format!("{entity}|{seq}|{time:?}").as_bytes()));
+            let id = format!(
+                "inc-{:016x}",
+                xxhash_rust::xxh3::xxh3_64(format!("{entity}|{seq}|{time:?}").as_bytes())
+            );
             Incident {
                 id,
                 entity: entity.clone(),
@@ -137,7 +156,13 @@ impl IncidentTracker {
             inc.last_seen = Some(inc.last_seen.map_or(t, |l| l.max(t)));
         }
         inc.rules.insert(alert.rule.to_string());
-        for (label, f) in [("container", "container.name"), ("image", "container.image.repository"), ("host", "hostname"), ("pod", "k8s.pod.name"), ("user", "user.name")] {
+        for (label, f) in [
+            ("container", "container.name"),
+            ("image", "container.image.repository"),
+            ("host", "hostname"),
+            ("pod", "k8s.pod.name"),
+            ("user", "user.name"),
+        ] {
             if let Some(v) = alert.field(f) {
                 if inc.entities.len() < 64 {
                     inc.entities.insert(format!("{label}:{v}"));
@@ -153,7 +178,11 @@ impl IncidentTracker {
                 inc.chain[s] = inc.chain[s].max(best_before + 1);
             }
         }
-        Observed { incident_id: inc.id.clone(), progression: inc.progression(), tactics: inc.tactics.clone() }
+        Observed {
+            incident_id: inc.id.clone(),
+            progression: inc.progression(),
+            tactics: inc.tactics.clone(),
+        }
     }
 
     /// The open incident of an entity (as [`entity_of`] names it), if any: lets a long-running
@@ -250,12 +279,19 @@ pub fn incident_verdict(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -
     let names: Vec<String> = inc
         .tactics
         .iter()
-        .map(|t| kb.tactic_by_slug(t).map(|x| x.name.clone()).unwrap_or_else(|| t.clone()))
+        .map(|t| {
+            kb.tactic_by_slug(t)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| t.clone())
+        })
         .collect();
     match inc.progression() {
         p if p >= 3 => reasons.push(Reason {
             field: Some("tactics".into()),
-            text: format!("tactics progressed through three stages: {}", names.join(" -> ")),
+            text: format!(
+                "tactics progressed through three stages: {}",
+                names.join(" -> ")
+            ),
             weight: cfg.three_stage_bonus,
         }),
         2 => reasons.push(Reason {
@@ -274,14 +310,23 @@ pub fn incident_verdict(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -
         });
     }
     let score: f32 = reasons.iter().map(|r| r.weight).sum();
-    let (kind, conf) = if score >= scoring.thresholds.malicious && !(inc.all_benign && inc.progression() < 2) {
-        (VerdictKind::Malicious, 0.6 + 0.05 * (score - scoring.thresholds.malicious))
-    } else if inc.all_benign {
-        (VerdictKind::Benign, 0.8)
-    } else {
-        (VerdictKind::Suspicious, 0.5)
-    };
-    Verdict { kind, confidence: Confidence::new(conf.min(0.95)), score: (score * 100.0).round() / 100.0, reasons }
+    let (kind, conf) =
+        if score >= scoring.thresholds.malicious && !(inc.all_benign && inc.progression() < 2) {
+            (
+                VerdictKind::Malicious,
+                0.6 + 0.05 * (score - scoring.thresholds.malicious),
+            )
+        } else if inc.all_benign {
+            (VerdictKind::Benign, 0.8)
+        } else {
+            (VerdictKind::Suspicious, 0.5)
+        };
+    Verdict {
+        kind,
+        confidence: Confidence::new(conf.min(0.95)),
+        score: (score * 100.0).round() / 100.0,
+        reasons,
+    }
 }
 
 pub fn incident_report(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -> IncidentReport {
@@ -289,16 +334,28 @@ pub fn incident_report(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) ->
     let tactics: Vec<String> = inc
         .tactics
         .iter()
-        .map(|t| kb.tactic_by_slug(t).map(|x| x.name.clone()).unwrap_or_else(|| t.clone()))
+        .map(|t| {
+            kb.tactic_by_slug(t)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| t.clone())
+        })
         .collect();
     let summary = format!(
         "{} alerts from {} rule(s) on {} between {} and {}{}. Combined verdict: {}.",
         inc.alert_count,
         inc.rules.len(),
         inc.entity,
-        inc.first_seen.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into()),
-        inc.last_seen.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unknown time".into()),
-        if tactics.is_empty() { String::new() } else { format!("; tactics in order: {}", tactics.join(" -> ")) },
+        inc.first_seen
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "an unknown time".into()),
+        inc.last_seen
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "an unknown time".into()),
+        if tactics.is_empty() {
+            String::new()
+        } else {
+            format!("; tactics in order: {}", tactics.join(" -> "))
+        },
         verdict.kind,
     );
     IncidentReport {

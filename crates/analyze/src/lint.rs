@@ -47,28 +47,46 @@ fn known_field(f: &str) -> bool {
 fn lint_rule(r: &Rule, out: &mut Vec<LintFinding>) {
     let e = &r.entry;
     let at = format!("{}: {}", r.origin, e.name);
-    let mut push = |field: String, message: String| out.push(LintFinding { location: at.clone(), field, message });
+    let mut push = |field: String, message: String| {
+        out.push(LintFinding {
+            location: at.clone(),
+            field,
+            message,
+        })
+    };
     for (i, s) in e.investigate.iter().enumerate() {
         let Some(cmd) = &s.command else { continue };
         for p in placeholders(cmd) {
             if !known_field(p) {
-                push(format!("investigate[{i}].command"), format!("placeholder `{{{p}}}` is not a Falco field"));
+                push(
+                    format!("investigate[{i}].command"),
+                    format!("placeholder `{{{p}}}` is not a Falco field"),
+                );
             }
         }
         // Validate the command as an analyst would run it, with placeholders standing in as words.
-        let snippet = Snippet { lang: s.lang.clone().unwrap_or_else(|| "shell".into()), code: cmd.replace(['{', '}'], "") };
+        let snippet = Snippet {
+            lang: s.lang.clone().unwrap_or_else(|| "shell".into()),
+            code: cmd.replace(['{', '}'], ""),
+        };
         for f in fa_validate::validate_snippet(&snippet) {
             push(format!("investigate[{i}].command"), f.to_string());
         }
     }
     for (i, m) in e.mitigate.iter().enumerate() {
         if let (Some(code), Some(lang)) = (&m.example, &m.lang) {
-            for f in fa_validate::validate_snippet(&Snippet { lang: lang.clone(), code: code.clone() }) {
+            for f in fa_validate::validate_snippet(&Snippet {
+                lang: lang.clone(),
+                code: code.clone(),
+            }) {
                 push(format!("mitigate[{i}].example"), f.to_string());
             }
         }
     }
-    for (name, list) in [("key_fields", &e.key_fields), ("tuning_fields", &e.tuning_fields)] {
+    for (name, list) in [
+        ("key_fields", &e.key_fields),
+        ("tuning_fields", &e.tuning_fields),
+    ] {
         for f in list {
             if !known_field(f) {
                 push(name.to_string(), format!("`{f}` is not a Falco field"));
@@ -78,13 +96,19 @@ fn lint_rule(r: &Rule, out: &mut Vec<LintFinding>) {
     for (i, s) in r.signatures.iter().enumerate() {
         for f in s.fields() {
             if !known_field(f) {
-                push(format!("benign[{i}]"), format!("condition field `{f}` is not a Falco field"));
+                push(
+                    format!("benign[{i}]"),
+                    format!("condition field `{f}` is not a Falco field"),
+                );
             }
         }
     }
     for (i, m) in e.mitre.iter().enumerate() {
         if m.technique.is_some() && m.technique_name.is_none() {
-            push(format!("mitre[{i}]"), "technique without technique_name".into());
+            push(
+                format!("mitre[{i}]"),
+                "technique without technique_name".into(),
+            );
         }
     }
     let deep = matches!(e.source.as_str(), "syscall" | "k8s_audit") && e.rules_file.is_some();
@@ -92,7 +116,10 @@ fn lint_rule(r: &Rule, out: &mut Vec<LintFinding>) {
         let steps = e.investigate.iter().filter(|s| s.command.is_some()).count();
         let examples = e.mitigate.iter().filter(|m| m.example.is_some()).count();
         if steps < 2 {
-            push("investigate".into(), format!("{steps} runnable step(s); syscall and k8s audit entries need at least 2"));
+            push(
+                "investigate".into(),
+                format!("{steps} runnable step(s); syscall and k8s audit entries need at least 2"),
+            );
         }
         if examples < 2 {
             push("mitigate".into(), format!("{examples} mitigation(s) with an example; syscall and k8s audit entries need at least 2"));

@@ -89,8 +89,10 @@ impl Scoring {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Scoring, KbError> {
-        let f: ScoringFile = toml::from_str(text)
-            .map_err(|e| KbError::Parse { file: file.to_string(), message: e.to_string() })?;
+        let f: ScoringFile = toml::from_str(text).map_err(|e| KbError::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
         let mut priority_base = HashMap::new();
         for (k, v) in f.priority_base {
             let p: Priority = k.parse().map_err(|e| KbError::Parse {
@@ -99,7 +101,10 @@ impl Scoring {
             })?;
             priority_base.insert(p, v);
         }
-        if let Some(missing) = Priority::ALL.iter().find(|p| !priority_base.contains_key(p)) {
+        if let Some(missing) = Priority::ALL
+            .iter()
+            .find(|p| !priority_base.contains_key(p))
+        {
             return Err(KbError::Parse {
                 file: file.to_string(),
                 message: format!("priority_base: no value for {missing}"),
@@ -126,7 +131,10 @@ impl Scoring {
 
     /// 0-based stage index of a tactic slug, if it is in a stage.
     pub fn stage_of(&self, tactic_slug: &str) -> Option<usize> {
-        self.incident.stages.iter().position(|s| s.iter().any(|t| t == tactic_slug))
+        self.incident
+            .stages
+            .iter()
+            .position(|s| s.iter().any(|t| t == tactic_slug))
     }
 }
 

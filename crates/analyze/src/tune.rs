@@ -13,19 +13,30 @@ fn scope_fields(a: &Analyzer, c: &Cluster) -> Vec<String> {
     match a.kb.rule_for(&c.alert) {
         Some(r) => r.entry.tuning_fields.clone(),
         None => {
-            let src = c.alert.source.as_ref().map(|s| s.as_str()).unwrap_or("syscall");
-            a.kb.fallback_for(src).map(|f| f.tuning_fields.clone()).unwrap_or_default()
+            let src = c
+                .alert
+                .source
+                .as_ref()
+                .map(|s| s.as_str())
+                .unwrap_or("syscall");
+            a.kb.fallback_for(src)
+                .map(|f| f.tuning_fields.clone())
+                .unwrap_or_default()
         }
     }
 }
 
 fn rule_name(a: &Analyzer, c: &Cluster) -> String {
-    a.kb.rule_for(&c.alert).map(|r| r.entry.name.clone()).unwrap_or_else(|| c.alert.rule.to_string())
+    a.kb.rule_for(&c.alert)
+        .map(|r| r.entry.name.clone())
+        .unwrap_or_else(|| c.alert.rule.to_string())
 }
 
 /// The exception for one cluster, or None when it is not benign or nothing scopes it.
 pub fn exception_for(a: &Analyzer, c: &Cluster) -> Option<Tuning> {
-    if c.verdict != VerdictKind::Benign || c.alert.rule.is_unknown() && a.kb.rule_for(&c.alert).is_none() {
+    if c.verdict != VerdictKind::Benign
+        || c.alert.rule.is_unknown() && a.kb.rule_for(&c.alert).is_none()
+    {
         return None;
     }
     tuning(&rule_name(a, c), &scope_fields(a, c), &c.alert)
@@ -34,9 +45,25 @@ pub fn exception_for(a: &Analyzer, c: &Cluster) -> Option<Tuning> {
 /// Why the cluster is benign: the reasons of its (final) verdict that pushed it there.
 fn benign_reason(a: &Analyzer, c: &Cluster) -> String {
     let rule = a.kb.rule_for(&c.alert);
-    let v = a.verdict(&c.alert, rule, &Context { cluster_count: c.count, escalating_incident: None });
-    let texts: Vec<String> = v.reasons.iter().filter(|r| r.weight < 0.0).map(|r| r.text.clone()).collect();
-    if texts.is_empty() { "judged benign".into() } else { texts.join("; ") }
+    let v = a.verdict(
+        &c.alert,
+        rule,
+        &Context {
+            cluster_count: c.count,
+            escalating_incident: None,
+        },
+    );
+    let texts: Vec<String> = v
+        .reasons
+        .iter()
+        .filter(|r| r.weight < 0.0)
+        .map(|r| r.text.clone())
+        .collect();
+    if texts.is_empty() {
+        "judged benign".into()
+    } else {
+        texts.join("; ")
+    }
 }
 
 /// A Falco rules file appending exceptions to upstream rules for every benign cluster with at
@@ -45,7 +72,10 @@ pub fn rules_file(a: &Analyzer, clusters: &[Cluster], min_count: u64) -> (String
     // rule -> exception name -> (fields, [(values, comment)])
     type Values = Vec<(Vec<String>, String)>;
     let mut by_rule: BTreeMap<String, BTreeMap<String, (Vec<String>, Values)>> = BTreeMap::new();
-    for c in clusters.iter().filter(|c| c.count >= min_count && c.verdict == VerdictKind::Benign) {
+    for c in clusters
+        .iter()
+        .filter(|c| c.count >= min_count && c.verdict == VerdictKind::Benign)
+    {
         if exception_for(a, c).is_none() {
             continue;
         }
@@ -55,11 +85,24 @@ pub fn rules_file(a: &Analyzer, clusters: &[Cluster], min_count: u64) -> (String
             .collect();
         let fields: Vec<String> = present.iter().map(|(f, _)| f.clone()).collect();
         let values: Vec<String> = present.into_iter().map(|(_, v)| v).collect();
-        let name = format!("fa_{}", fields.iter().map(|f| f.replace(['.', '[', ']'], "_")).collect::<Vec<_>>().join("_"));
+        let name = format!(
+            "fa_{}",
+            fields
+                .iter()
+                .map(|f| f.replace(['.', '[', ']'], "_"))
+                .collect::<Vec<_>>()
+                .join("_")
+        );
         let comment = format!("{} alerts; {}", c.count, benign_reason(a, c));
-        let entry = by_rule.entry(rule_name(a, c)).or_default().entry(name).or_insert_with(|| (fields, Vec::new()));
+        let entry = by_rule
+            .entry(rule_name(a, c))
+            .or_default()
+            .entry(name)
+            .or_insert_with(|| (fields, Vec::new()));
         if let Some(existing) = entry.1.iter_mut().find(|(v, _)| *v == values) {
-            existing.1.push_str(&format!(" (+{} alerts in a similar cluster)", c.count));
+            existing
+                .1
+                .push_str(&format!(" (+{} alerts in a similar cluster)", c.count));
         } else {
             entry.1.push((values, comment));
         }

@@ -15,7 +15,11 @@ pub struct Context {
 }
 
 fn reason(field: Option<&str>, text: String, weight: f32) -> Reason {
-    Reason { field: field.map(str::to_string), text, weight }
+    Reason {
+        field: field.map(str::to_string),
+        text,
+        weight,
+    }
 }
 
 fn basename(s: &str) -> &str {
@@ -70,12 +74,21 @@ pub fn judge(
         } else {
             "ka.req.pod.containers.privileged"
         };
-        reasons.push(reason(Some(f), "the container is privileged".into(), w.privileged_container));
+        reasons.push(reason(
+            Some(f),
+            "the container is privileged".into(),
+            w.privileged_container,
+        ));
     }
     if alert.field("user.uid").as_deref() == Some("0")
-        || (alert.field("user.uid").is_none() && alert.field("user.name").as_deref() == Some("root"))
+        || (alert.field("user.uid").is_none()
+            && alert.field("user.name").as_deref() == Some("root"))
     {
-        let f = if alert.field("user.uid").is_some() { "user.uid" } else { "user.name" };
+        let f = if alert.field("user.uid").is_some() {
+            "user.uid"
+        } else {
+            "user.name"
+        };
         reasons.push(reason(Some(f), "runs as root".into(), w.root_user));
     }
     if let Some(tty) = alert.field("proc.tty") {
@@ -102,7 +115,10 @@ pub fn judge(
     if let Some(name) = proc_name.as_deref() {
         if scoring.shells.contains(name) {
             let ancestors = alert.ancestors();
-            if let Some(svc) = ancestors.iter().find(|a| scoring.services.contains(basename(a))) {
+            if let Some(svc) = ancestors
+                .iter()
+                .find(|a| scoring.services.contains(basename(a)))
+            {
                 reasons.push(reason(
                     Some("proc.pname"),
                     format!("shell `{name}` was started under `{svc}`, a service process, as remote code execution would be"),
@@ -138,7 +154,11 @@ pub fn judge(
         ));
     }
     if let Some(desc) = &ctx.escalating_incident {
-        reasons.push(reason(Some("incident"), desc.clone(), w.escalating_incident));
+        reasons.push(reason(
+            Some("incident"),
+            desc.clone(),
+            w.escalating_incident,
+        ));
     }
 
     let score: f32 = reasons.iter().map(|r| r.weight).sum();

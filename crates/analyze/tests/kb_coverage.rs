@@ -5,7 +5,10 @@ use fa_analyze::kb::{KnowledgeBase, Rule};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
-const RULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/falco-rules");
+const RULES_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/falco-rules"
+);
 
 #[derive(Debug, Deserialize)]
 struct Item {
@@ -28,7 +31,8 @@ struct Upstream {
 fn upstream(file: &str) -> Vec<Upstream> {
     let path = format!("{RULES_DIR}/{file}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let items: Vec<serde_json::Value> = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let items: Vec<serde_json::Value> =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     items
         .into_iter()
         .filter_map(|v| serde_json::from_value::<Item>(v).ok())
@@ -36,7 +40,12 @@ fn upstream(file: &str) -> Vec<Upstream> {
             let name = i.rule?;
             // `- rule:` items that only append/override (no priority) are not definitions.
             let priority = i.priority?;
-            Some(Upstream { name, priority, tags: i.tags, source: i.source.unwrap_or_else(|| "syscall".into()) })
+            Some(Upstream {
+                name,
+                priority,
+                tags: i.tags,
+                source: i.source.unwrap_or_else(|| "syscall".into()),
+            })
         })
         .collect()
 }
@@ -75,7 +84,10 @@ fn placeholders(s: &str) -> Vec<String> {
         let after = &rest[o + 1..];
         if let Some(c) = after.find('}') {
             let p = &after[..c];
-            if p.contains('.') && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b)) {
+            if p.contains('.')
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b))
+            {
                 out.push(p.to_string());
             }
             rest = &after[c + 1..];
@@ -105,13 +117,22 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
         };
         let e = &rule.entry;
         if rule.origin != format!("kb/rules/{kb_file}") {
-            problems.push(format!("{}: expected in kb/rules/{kb_file}, found in {}", up.name, rule.origin));
+            problems.push(format!(
+                "{}: expected in kb/rules/{kb_file}, found in {}",
+                up.name, rule.origin
+            ));
         }
         if e.priority.to_lowercase() != up.priority.to_lowercase() {
-            problems.push(format!("{}: priority {} but upstream says {}", up.name, e.priority, up.priority));
+            problems.push(format!(
+                "{}: priority {} but upstream says {}",
+                up.name, e.priority, up.priority
+            ));
         }
         if e.source != up.source && !(up.source == "k8s_audit" && e.source == "k8s_audit") {
-            problems.push(format!("{}: source {} but upstream says {}", up.name, e.source, up.source));
+            problems.push(format!(
+                "{}: source {} but upstream says {}",
+                up.name, e.source, up.source
+            ));
         }
         if e.rules_file.as_deref() != Some(file) {
             problems.push(format!("{}: rules_file should be {file}", up.name));
@@ -129,8 +150,14 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
                 problems.push(format!("{}: `{p}` is not a Falco field", up.name));
             }
         }
-        if e.mitigate.is_empty() || e.investigate.is_empty() || e.mitre.is_empty() && up.tags.iter().any(|t| t.starts_with("mitre_")) {
-            problems.push(format!("{}: needs investigation steps, mitigations and MITRE mapping", up.name));
+        if e.mitigate.is_empty()
+            || e.investigate.is_empty()
+            || e.mitre.is_empty() && up.tags.iter().any(|t| t.starts_with("mitre_"))
+        {
+            problems.push(format!(
+                "{}: needs investigation steps, mitigations and MITRE mapping",
+                up.name
+            ));
         }
         if deep {
             let steps = e.investigate.iter().filter(|s| s.command.is_some()).count();
@@ -149,16 +176,30 @@ fn check_file(file: &str, kb_file: &str, deep: bool) -> Vec<String> {
 fn mitre_agreement(kb: &KnowledgeBase, up: &Upstream, rule: &Rule) -> Vec<String> {
     let mut problems = Vec::new();
     let kb_tactics: BTreeSet<&str> = rule.entry.mitre.iter().map(|m| m.tactic.as_str()).collect();
-    let kb_techniques: BTreeSet<&str> = rule.entry.mitre.iter().filter_map(|m| m.technique.as_deref()).collect();
+    let kb_techniques: BTreeSet<&str> = rule
+        .entry
+        .mitre
+        .iter()
+        .filter_map(|m| m.technique.as_deref())
+        .collect();
     for t in &up.tags {
         if let Some(slug) = t.strip_prefix("mitre_") {
             // Non-standard upstream slugs resolve through kb/mitre.toml aliases.
-            let canonical = kb.tactic_by_slug(slug).map(|t| t.slug.as_str()).unwrap_or(slug);
+            let canonical = kb
+                .tactic_by_slug(slug)
+                .map(|t| t.slug.as_str())
+                .unwrap_or(slug);
             if !kb_tactics.contains(canonical) {
-                problems.push(format!("{}: upstream tag {t} has no matching tactic", up.name));
+                problems.push(format!(
+                    "{}: upstream tag {t} has no matching tactic",
+                    up.name
+                ));
             }
         } else if fa_analyze::kb::is_technique_id(t) && !kb_techniques.contains(t.as_str()) {
-            problems.push(format!("{}: upstream technique {t} missing from mitre", up.name));
+            problems.push(format!(
+                "{}: upstream technique {t} missing from mitre",
+                up.name
+            ));
         }
     }
     problems
@@ -166,7 +207,12 @@ fn mitre_agreement(kb: &KnowledgeBase, up: &Upstream, rule: &Rule) -> Vec<String
 
 fn assert_clean(file: &str, kb_file: &str, deep: bool) {
     let problems = check_file(file, kb_file, deep);
-    assert!(problems.is_empty(), "{} problem(s) for {file}:\n  {}", problems.len(), problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) for {file}:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
 }
 
 #[test]
@@ -175,7 +221,11 @@ fn stable_syscall_rules() {
 }
 #[test]
 fn incubating_syscall_rules() {
-    assert_clean("falco-incubating_rules.yaml", "falco-incubating_rules.toml", true);
+    assert_clean(
+        "falco-incubating_rules.yaml",
+        "falco-incubating_rules.toml",
+        true,
+    );
 }
 #[test]
 fn sandbox_syscall_rules() {
@@ -183,7 +233,11 @@ fn sandbox_syscall_rules() {
 }
 #[test]
 fn deprecated_syscall_rules() {
-    assert_clean("falco-deprecated_rules.yaml", "falco-deprecated_rules.toml", true);
+    assert_clean(
+        "falco-deprecated_rules.yaml",
+        "falco-deprecated_rules.toml",
+        true,
+    );
 }
 #[test]
 fn k8s_audit_rules() {
@@ -191,7 +245,11 @@ fn k8s_audit_rules() {
 }
 #[test]
 fn aws_cloudtrail_rules() {
-    assert_clean("aws_cloudtrail_rules.yaml", "aws_cloudtrail_rules.toml", false);
+    assert_clean(
+        "aws_cloudtrail_rules.yaml",
+        "aws_cloudtrail_rules.toml",
+        false,
+    );
 }
 #[test]
 fn gcp_auditlog_rules() {
@@ -213,15 +271,30 @@ fn entries_are_not_copies_of_each_other() {
     let mut seen: HashMap<String, &str> = HashMap::new();
     let mut problems = Vec::new();
     for r in kb.rules() {
-        let norm = |s: &str| s.replace(&r.entry.name, "").split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let norm = |s: &str| {
+            s.replace(&r.entry.name, "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
         let key = norm(&r.entry.description);
         if let Some(other) = seen.insert(key, &r.entry.name) {
             problems.push(format!("{} and {other} share a description", r.entry.name));
         }
-        let mit: String = r.entry.mitigate.iter().map(|m| norm(&m.text)).collect::<Vec<_>>().join("|");
+        let mit: String = r
+            .entry
+            .mitigate
+            .iter()
+            .map(|m| norm(&m.text))
+            .collect::<Vec<_>>()
+            .join("|");
         if !mit.is_empty() {
             if let Some(other) = seen.insert(format!("mit:{mit}"), &r.entry.name) {
-                problems.push(format!("{} and {other} have identical mitigations", r.entry.name));
+                problems.push(format!(
+                    "{} and {other} have identical mitigations",
+                    r.entry.name
+                ));
             }
         }
     }
@@ -250,5 +323,10 @@ fn total_entry_count_covers_every_upstream_rule() {
         .filter(|u| kb.lookup_str(&u.name).is_none())
         .map(|u| u.name)
         .collect();
-    assert!(missing.is_empty(), "{} rules without an entry:\n  {}", missing.len(), missing.join("\n  "));
+    assert!(
+        missing.is_empty(),
+        "{} rules without an entry:\n  {}",
+        missing.len(),
+        missing.join("\n  ")
+    );
 }

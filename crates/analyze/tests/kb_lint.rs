@@ -5,7 +5,12 @@ fn builtin_knowledge_base_has_zero_lint_findings() {
     let kb = fa_analyze::kb::KnowledgeBase::builtin().expect("loads");
     let findings = fa_analyze::lint::lint(&kb);
     let text: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
-    assert!(findings.is_empty(), "{} finding(s):\n{}", findings.len(), text.join("\n"));
+    assert!(
+        findings.is_empty(),
+        "{} finding(s):\n{}",
+        findings.len(),
+        text.join("\n")
+    );
 }
 
 #[test]
@@ -33,8 +38,17 @@ example = "docker run --no-pid alpine"
     )
     .unwrap();
     let kb = fa_analyze::kb::KnowledgeBase::load(&[dir.path().to_path_buf()]).expect("loads");
-    let findings: Vec<String> =
-        fa_analyze::lint::lint(&kb).iter().filter(|f| f.location.contains("custom.toml")).map(|f| f.to_string()).collect();
-    assert!(findings.iter().any(|f| f.contains("container.idd")), "{findings:?}");
-    assert!(findings.iter().any(|f| f.contains("--no-pid")), "{findings:?}");
+    let findings: Vec<String> = fa_analyze::lint::lint(&kb)
+        .iter()
+        .filter(|f| f.location.contains("custom.toml"))
+        .map(|f| f.to_string())
+        .collect();
+    assert!(
+        findings.iter().any(|f| f.contains("container.idd")),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f.contains("--no-pid")),
+        "{findings:?}"
+    );
 }

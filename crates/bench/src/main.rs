@@ -16,8 +16,14 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 3 => gen(args[1].parse().context("N")?, &args[2]),
         Some("parse") if args.len() == 2 => parse(&args[1]),
-        Some("analyze") if args.len() >= 2 => analyze(&args[1], args.iter().any(|a| a == "--summary"), args.iter().any(|a| a == "--every-alert")),
-        _ => bail!("usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert]"),
+        Some("analyze") if args.len() >= 2 => analyze(
+            &args[1],
+            args.iter().any(|a| a == "--summary"),
+            args.iter().any(|a| a == "--every-alert"),
+        ),
+        _ => bail!(
+            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert]"
+        ),
     }
 }
 
@@ -59,15 +65,27 @@ fn parse(path: &str) -> Result<()> {
         std::hint::black_box(&v);
         n += 1;
     }
-    report("parse_value", n, start.elapsed().as_secs_f64(), serde_json::json!({}));
+    report(
+        "parse_value",
+        n,
+        start.elapsed().as_secs_f64(),
+        serde_json::json!({}),
+    );
     Ok(())
 }
 
 fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
     let analyzer = Analyzer::load(&[])?;
-    let cfg = EngineConfig { every_alert, keep_reports: !summary, ..Default::default() };
+    let cfg = EngineConfig {
+        every_alert,
+        keep_reports: !summary,
+        ..Default::default()
+    };
     let mut engine = Engine::new(analyzer, cfg);
-    let mut sink = StreamSink::new(BufWriter::with_capacity(256 * 1024, CountingSink(0)), Format::Json);
+    let mut sink = StreamSink::new(
+        BufWriter::with_capacity(256 * 1024, CountingSink(0)),
+        Format::Json,
+    );
     let input = fa_ingest::open_input(path)?;
     let start = Instant::now();
     let mut rejected = 0u64;
@@ -143,8 +161,20 @@ fn gen(n: u64, path: &str) -> Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut rng = Rng(0x9E3779B97F4A7C15);
     let t0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-    let images = ["nginx", "registry.example.com/shop/api", "redis", "postgres", "busybox", "alpine", "python"];
-    let shells = [("bash", "bash -c id"), ("sh", "sh -c ls /tmp"), ("sh", "sh -c cat /etc/hostname")];
+    let images = [
+        "nginx",
+        "registry.example.com/shop/api",
+        "redis",
+        "postgres",
+        "busybox",
+        "alpine",
+        "python",
+    ];
+    let shells = [
+        ("bash", "bash -c id"),
+        ("sh", "sh -c ls /tmp"),
+        ("sh", "sh -c cat /etc/hostname"),
+    ];
     for i in 0..n {
         let t = t0 + (i as i64) / 50;
         let ns = rng.below(1_000_000_000);
@@ -160,21 +190,31 @@ fn gen(n: u64, path: &str) -> Result<()> {
                   "priority": "Notice", "rule": "Terminal shell in container", "source": "syscall", "tags": ["T1059", "container", "maturity_stable", "mitre_execution", "shell"], "time": time,
                   "output_fields": {"container.id": cid, "container.image.repository": img, "container.image.tag": "1.2", "container.name": format!("app-{c}"), "evt.type": "execve", "k8s.ns.name": "shop", "k8s.pod.name": format!("app-{c}-7d9f8"), "proc.cmdline": cmd, "proc.exepath": format!("/bin/{sh}"), "proc.name": sh, "proc.pid": pid, "proc.pname": "runc", "proc.tty": 34816, "user.loginuid": -1, "user.name": "root", "user.uid": 0}})
             }
-            4..=5 => serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Warning Sensitive file opened for reading by non-trusted program | file=/etc/shadow process=cat"),
+            4..=5 => {
+                serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Warning Sensitive file opened for reading by non-trusted program | file=/etc/shadow process=cat"),
                   "priority": "Warning", "rule": "Read sensitive file untrusted", "source": "syscall", "tags": ["T1555", "container", "filesystem", "host", "maturity_stable", "mitre_credential_access"], "time": time,
-                  "output_fields": {"container.id": cid, "container.image.repository": img, "evt.type": "openat", "fd.name": "/etc/shadow", "proc.cmdline": "cat /etc/shadow", "proc.exepath": "/bin/cat", "proc.name": "cat", "proc.pid": pid, "proc.pname": "bash", "proc.aname[2]": "runc", "user.name": "root", "user.uid": 0}}),
-            6 => serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Notice Shell spawned by untrusted binary"),
+                  "output_fields": {"container.id": cid, "container.image.repository": img, "evt.type": "openat", "fd.name": "/etc/shadow", "proc.cmdline": "cat /etc/shadow", "proc.exepath": "/bin/cat", "proc.name": "cat", "proc.pid": pid, "proc.pname": "bash", "proc.aname[2]": "runc", "user.name": "root", "user.uid": 0}})
+            }
+            6 => {
+                serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Notice Shell spawned by untrusted binary"),
                   "priority": "Notice", "rule": "Run shell untrusted", "source": "syscall", "tags": ["T1059.004", "mitre_execution"], "time": time,
-                  "output_fields": {"proc.cmdline": "sh -c ip link del calico_tmp_A || true", "proc.name": "sh", "proc.exepath": "/bin/sh", "proc.pname": "calico", "proc.pexepath": "/opt/cni/bin/calico", "proc.pid": pid, "user.name": "root", "user.uid": 0, "container.id": "host"}}),
-            7 => serde_json::json!({"hostname": "k8s-audit", "output": format!("{time}: Warning Pod started with privileged container"),
+                  "output_fields": {"proc.cmdline": "sh -c ip link del calico_tmp_A || true", "proc.name": "sh", "proc.exepath": "/bin/sh", "proc.pname": "calico", "proc.pexepath": "/opt/cni/bin/calico", "proc.pid": pid, "user.name": "root", "user.uid": 0, "container.id": "host"}})
+            }
+            7 => {
+                serde_json::json!({"hostname": "k8s-audit", "output": format!("{time}: Warning Pod started with privileged container"),
                   "priority": "Warning", "rule": "Create Privileged Pod", "source": "k8s_audit", "tags": ["k8s", "mitre_privilege_escalation", "T1610"], "time": time,
-                  "output_fields": {"ka.user.name": format!("system:serviceaccount:ci:deployer-{}", c % 5), "ka.target.namespace": "ci", "ka.resp.name": format!("build-{pid}"), "ka.req.pod.containers.image": img, "ka.req.pod.containers.privileged": true, "ka.verb": "create", "ka.target.resource": "pods"}}),
-            8 => serde_json::json!({"hostname": "cloudtrail", "output": format!("{time}: Critical Detected a console login without MFA"),
+                  "output_fields": {"ka.user.name": format!("system:serviceaccount:ci:deployer-{}", c % 5), "ka.target.namespace": "ci", "ka.resp.name": format!("build-{pid}"), "ka.req.pod.containers.image": img, "ka.req.pod.containers.privileged": true, "ka.verb": "create", "ka.target.resource": "pods"}})
+            }
+            8 => {
+                serde_json::json!({"hostname": "cloudtrail", "output": format!("{time}: Critical Detected a console login without MFA"),
                   "priority": "Critical", "rule": "Console Login Without MFA", "source": "aws_cloudtrail", "tags": ["cloud", "aws", "aws_console", "aws_iam"], "time": time,
-                  "output_fields": {"ct.user": format!("dev-{}", c % 30), "ct.name": "ConsoleLogin", "ct.region": "eu-west-1", "ct.srcip": format!("198.51.100.{}", c % 250), "ct.user.identitytype": "IAMUser"}}),
-            _ => serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Warning Sensitive file opened for reading by non-trusted program (file=/etc/shadow process=event-generator)"),
+                  "output_fields": {"ct.user": format!("dev-{}", c % 30), "ct.name": "ConsoleLogin", "ct.region": "eu-west-1", "ct.srcip": format!("198.51.100.{}", c % 250), "ct.user.identitytype": "IAMUser"}})
+            }
+            _ => {
+                serde_json::json!({"hostname": format!("node-{}", c % 20), "output": format!("{time}: Warning Sensitive file opened for reading by non-trusted program (file=/etc/shadow process=event-generator)"),
                   "priority": "Warning", "rule": "Read sensitive file untrusted", "source": "syscall", "tags": ["T1555", "mitre_credential_access"], "time": time,
-                  "output_fields": {"container.id": "9656db3bb358", "container.image.repository": "falcosecurity/event-generator", "evt.type": "openat", "fd.name": "/etc/shadow", "proc.cmdline": "event-generator run --loop", "proc.exepath": "/bin/event-generator", "proc.name": "event-generator", "proc.pid": pid, "proc.pname": "containerd-shim", "user.name": "root", "user.uid": 0}}),
+                  "output_fields": {"container.id": "9656db3bb358", "container.image.repository": "falcosecurity/event-generator", "evt.type": "openat", "fd.name": "/etc/shadow", "proc.cmdline": "event-generator run --loop", "proc.exepath": "/bin/event-generator", "proc.name": "event-generator", "proc.pid": pid, "proc.pname": "containerd-shim", "user.name": "root", "user.uid": 0}})
+            }
         };
         serde_json::to_writer(&mut w, &line)?;
         w.write_all(b"\n")?;
@@ -199,7 +239,12 @@ fn chrono_like(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

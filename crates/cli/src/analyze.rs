@@ -84,19 +84,30 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     };
     let mut engine = Engine::new(analyzer, cfg);
 
-    let out_dir = args.output.as_deref().filter(|o| *o != "-").map(PathBuf::from);
+    let out_dir = args
+        .output
+        .as_deref()
+        .filter(|o| *o != "-")
+        .map(PathBuf::from);
     let mut sink: Box<dyn ReportSink> = match &out_dir {
         Some(dir) => Box::new(
-            DirSink::create(dir, args.format).with_context(|| format!("creating output directory {}", dir.display()))?,
+            DirSink::create(dir, args.format)
+                .with_context(|| format!("creating output directory {}", dir.display()))?,
         ),
-        None => Box::new(StreamSink::new(io::BufWriter::with_capacity(256 * 1024, io::stdout().lock()), args.format)),
+        None => Box::new(StreamSink::new(
+            io::BufWriter::with_capacity(256 * 1024, io::stdout().lock()),
+            args.format,
+        )),
     };
     let dl_path = args.dead_letter.clone().unwrap_or_else(|| match &out_dir {
         Some(d) => d.join("dead-letter.jsonl"),
         None => PathBuf::from("falco-analyst.dead-letter.jsonl"),
     });
     let mut dead = DeadLetterWriter::new(dl_path);
-    let mut n = Counters { rejected: 0, io_errors: 0 };
+    let mut n = Counters {
+        rejected: 0,
+        io_errors: 0,
+    };
     let show_progress = !args.quiet && io::stderr().is_terminal();
 
     'inputs: for path in &inputs {
@@ -129,7 +140,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                     }
                     eprintln!("{rej}");
                     n.rejected += 1;
-                    dead.write(&rej).with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
+                    dead.write(&rej).with_context(|| {
+                        format!("writing dead letter to {}", dead.path().display())
+                    })?;
                     if args.strict {
                         dead.flush()?;
                         sink.finish()?;
@@ -150,12 +163,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             b.finish_and_clear();
         }
     }
-    dead.flush().with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
+    dead.flush()
+        .with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
 
     let mut finished = engine.finish(n.rejected);
     let incidents = std::mem::take(&mut finished.incidents);
     if args.summary {
-        sink.summary(&finished.summary).context("writing the summary")?;
+        sink.summary(&finished.summary)
+            .context("writing the summary")?;
     } else {
         for mut e in finished.reports.into_iter() {
             if let Some(n) = &narration {
@@ -172,7 +187,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     sink.finish().context("writing reports")?;
 
     if !args.quiet {
-        end_summary(&finished.stats, sink.written(), &n, incidents.len(), finished.summary.clusters, &dead, out_dir.as_deref());
+        end_summary(
+            &finished.stats,
+            sink.written(),
+            &n,
+            incidents.len(),
+            finished.summary.clusters,
+            &dead,
+            out_dir.as_deref(),
+        );
         if let Some(nar) = &narration {
             eprintln!("{}", nar.stats_line());
         }
@@ -193,9 +216,11 @@ fn progress_bar(show: bool, input: &fa_ingest::Input) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(size);
-    let style = ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(input.name.clone());
     Some(bar)
@@ -216,7 +241,9 @@ fn end_summary(
         "\n{} alerts read, {} reports written{}, {} rejected",
         stats.alerts,
         written,
-        out_dir.map(|d| format!(" to {}", d.display())).unwrap_or_default(),
+        out_dir
+            .map(|d| format!(" to {}", d.display()))
+            .unwrap_or_default(),
         n.rejected
     ));
     if n.rejected > 0 {

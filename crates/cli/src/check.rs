@@ -18,7 +18,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     for path in &args.files {
         let text = if path == "-" {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading stdin")?;
             s
         } else {
             let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
@@ -27,11 +29,18 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         let findings = fa_validate::check_document(&text);
         for f in &findings {
             // Findings quote the document; keep control characters off the terminal.
-            let line: String = format!("{path}: {f}").chars().filter(|c| !c.is_control() || *c == '\t').collect();
+            let line: String = format!("{path}: {f}")
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect();
             println!("{line}");
         }
         total += findings.len();
     }
     eprintln!("{} finding(s) in {} file(s)", total, args.files.len());
-    Ok(if total > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if total > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -48,10 +48,17 @@ pub fn run(cmd: KbCmd) -> Result<ExitCode> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<60} {:<15} {:<13} {:>3}  MITRE", "RULE", "SOURCE", "PRIORITY", "SEV");
+                println!(
+                    "{:<60} {:<15} {:<13} {:>3}  MITRE",
+                    "RULE", "SOURCE", "PRIORITY", "SEV"
+                );
                 for r in kb.rules() {
-                    let mitre: Vec<String> =
-                        r.entry.mitre.iter().map(|m| m.technique.clone().unwrap_or_else(|| m.tactic.clone())).collect();
+                    let mitre: Vec<String> = r
+                        .entry
+                        .mitre
+                        .iter()
+                        .map(|m| m.technique.clone().unwrap_or_else(|| m.tactic.clone()))
+                        .collect();
                     println!(
                         "{:<60} {:<15} {:<13} {:>3}  {}",
                         r.entry.name,
@@ -73,7 +80,9 @@ pub fn run(cmd: KbCmd) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
-                    eprintln!("falco-analyst: no knowledge-base entry for rule `{rule}` (try `kb list`)");
+                    eprintln!(
+                        "falco-analyst: no knowledge-base entry for rule `{rule}` (try `kb list`)"
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
@@ -86,7 +95,11 @@ pub fn run(cmd: KbCmd) -> Result<ExitCode> {
                 println!("{f}");
             }
             eprintln!("{} entries, {} finding(s)", kb.len(), findings.len());
-            Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

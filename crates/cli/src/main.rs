@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod kb;
 mod narrate;
+mod serve;
 mod tune;
 mod util;
 
@@ -34,6 +35,8 @@ enum Cmd {
     Check(check::CheckArgs),
     /// Propose Falco exceptions for benign alert clusters
     Tune(tune::TuneArgs),
+    /// Run the service: Falco and Falcosidekick post alerts, which are stored, analysed and notified
+    Serve(serve::ServeArgs),
     /// Inspect and lint the knowledge base
     Kb {
         #[command(subcommand)]
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Cmd::Tune(a) => tune::run(a),
         Cmd::Check(a) => check::run(a),
         Cmd::Kb { cmd } => kb::run(cmd),
+        Cmd::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

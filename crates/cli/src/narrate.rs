@@ -24,14 +24,23 @@ impl Narration {
             _ => Box::new(MemoryCache::new()),
         };
         let narrator = Narrator::new(cfg, cache).context("LLM client")?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
-        Ok(Some(Narration { rt, narrator, dry_run }))
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")?;
+        Ok(Some(Narration {
+            rt,
+            narrator,
+            dry_run,
+        }))
     }
 
     /// Add the narrative to an emitted report (or a note saying why there is none).
     pub fn narrate(&self, e: &mut Emitted) {
         let Some(alert) = &e.alert else {
-            e.report.notes.push("LLM narrative unavailable: the alert was not kept for this report".into());
+            e.report
+                .notes
+                .push("LLM narrative unavailable: the alert was not kept for this report".into());
             return;
         };
         let fp = e
@@ -40,10 +49,14 @@ impl Narration {
             .as_ref()
             .map(|c| c.fingerprint.clone())
             .unwrap_or_else(|| fa_analyze::fingerprint::fingerprint(alert).to_string());
-        let outcome = self.rt.block_on(self.narrator.narrate(&CacheKey::new(fp), &e.report, alert));
+        let outcome = self
+            .rt
+            .block_on(self.narrator.narrate(&CacheKey::new(fp), &e.report, alert));
         if self.dry_run {
             if let Some(req) = &outcome.request_preview {
-                eprintln!("--- LLM request that would be sent (dry run; nothing was sent) ---\n{req}");
+                eprintln!(
+                    "--- LLM request that would be sent (dry run; nothing was sent) ---\n{req}"
+                );
             }
         }
         apply(&mut e.report, outcome);

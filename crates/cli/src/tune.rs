@@ -32,7 +32,12 @@ pub struct TuneArgs {
 
 pub fn run(args: TuneArgs) -> Result<ExitCode> {
     let analyzer = Analyzer::load(&args.kb).context("loading the knowledge base")?;
-    let cfg = EngineConfig { window: args.window, max_clusters: args.max_clusters, keep_reports: false, ..Default::default() };
+    let cfg = EngineConfig {
+        window: args.window,
+        max_clusters: args.max_clusters,
+        keep_reports: false,
+        ..Default::default()
+    };
     let mut engine = Engine::new(analyzer.clone(), cfg);
     let mut rejected = 0u64;
     for path in &args.inputs {
@@ -63,5 +68,9 @@ pub fn run(args: TuneArgs) -> Result<ExitCode> {
         n,
         args.min_count
     );
-    Ok(if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if rejected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -19,7 +19,9 @@ pub fn paint(on: bool, code: &str, s: &str) -> String {
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 10m or 2h"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 10m or 2h"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -37,7 +39,10 @@ mod tests {
     use super::*;
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("10m").unwrap(), chrono::Duration::minutes(10));
+        assert_eq!(
+            parse_duration("10m").unwrap(),
+            chrono::Duration::minutes(10)
+        );
         assert_eq!(parse_duration("45").unwrap(), chrono::Duration::seconds(45));
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("0s").is_err());

@@ -70,7 +70,10 @@ pub struct Alert {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlertError {
     #[error("field `{field}`: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
     #[error("missing required field `{0}`")]
     Missing(&'static str),
 }
@@ -95,7 +98,10 @@ impl Alert {
     /// Process ancestry as Falco reports it: parent first (`proc.pname`), then `proc.aname[2]`...
     pub fn ancestors(&self) -> Vec<Cow<'_, str>> {
         let mut out = Vec::new();
-        if let Some(p) = self.field("proc.pname").or_else(|| self.field("proc.aname[1]")) {
+        if let Some(p) = self
+            .field("proc.pname")
+            .or_else(|| self.field("proc.aname[1]"))
+        {
             out.push(p);
         }
         for i in 2..=16 {
@@ -169,9 +175,13 @@ impl Alert {
             }
             "priority" => {
                 if let Some(p) = expect_string("priority", v)? {
-                    self.priority = Some(p.parse().map_err(|e: crate::priority::UnknownPriority| {
-                        AlertError::Field { field: "priority", problem: e.to_string() }
-                    })?);
+                    self.priority =
+                        Some(p.parse().map_err(|e: crate::priority::UnknownPriority| {
+                            AlertError::Field {
+                                field: "priority",
+                                problem: e.to_string(),
+                            }
+                        })?);
                 }
             }
             "output" => self.output = expect_string("output", v)?,
@@ -238,7 +248,9 @@ pub fn strip_output_prefix(out: &str, priority: Option<Priority>) -> &str {
     };
     let looks_like_time = head.len() >= 8
         && head.as_bytes()[0].is_ascii_digit()
-        && head.bytes().all(|b| b.is_ascii_digit() || b":.-+TZ".contains(&b));
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b":.-+TZ".contains(&b));
     if !looks_like_time {
         return out;
     }
@@ -394,7 +406,10 @@ mod tests {
         assert_eq!(a.field("evt.failed").as_deref(), Some("true"));
         assert_eq!(a.field("proc.aname[3]"), None);
         assert_eq!(a.ancestors(), vec!["sh", "bash"]);
-        assert_eq!(a.message(), Some("Sensitive file opened (file=/etc/shadow)"));
+        assert_eq!(
+            a.message(),
+            Some("Sensitive file opened (file=/etc/shadow)")
+        );
     }
 
     #[test]
@@ -407,13 +422,18 @@ mod tests {
     #[test]
     fn value_and_direct_parse_agree_and_errors_name_fields() {
         let v: Value = serde_json::from_str(LINE).unwrap();
-        assert_eq!(Alert::from_value(v).unwrap(), serde_json::from_str(LINE).unwrap());
+        assert_eq!(
+            Alert::from_value(v).unwrap(),
+            serde_json::from_str(LINE).unwrap()
+        );
         let e = Alert::from_value(serde_json::json!({"rule":"r","priority":"Loud"})).unwrap_err();
         assert!(e.to_string().contains("priority"), "{e}");
         let e = Alert::from_value(serde_json::json!({"priority":"Debug"})).unwrap_err();
         assert_eq!(e, AlertError::Missing("rule"));
-        let e = Alert::from_value(serde_json::json!({"rule":"r","priority":"Debug","time":"yesterday"}))
-            .unwrap_err();
+        let e = Alert::from_value(
+            serde_json::json!({"rule":"r","priority":"Debug","time":"yesterday"}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("time"), "{e}");
     }
 
@@ -430,9 +450,15 @@ mod tests {
     #[test]
     fn strips_short_time_prefix() {
         assert_eq!(
-            strip_output_prefix("23:50:54.719348051: Error wreating files", Some(Priority::Error)),
+            strip_output_prefix(
+                "23:50:54.719348051: Error wreating files",
+                Some(Priority::Error)
+            ),
             "wreating files"
         );
-        assert_eq!(strip_output_prefix("no prefix: here", None), "no prefix: here");
+        assert_eq!(
+            strip_output_prefix("no prefix: here", None),
+            "no prefix: here"
+        );
     }
 }

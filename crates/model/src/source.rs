@@ -66,7 +66,10 @@ mod tests {
     fn known_and_unknown_sources() {
         assert_eq!(Source::parse("syscalls"), Source::Syscall);
         assert_eq!(Source::parse("k8s_audit"), Source::K8sAudit);
-        assert_eq!(Source::parse("my_plugin"), Source::Other("my_plugin".into()));
+        assert_eq!(
+            Source::parse("my_plugin"),
+            Source::Other("my_plugin".into())
+        );
         assert_eq!(Source::parse("my_plugin").as_str(), "my_plugin");
     }
 }

@@ -32,7 +32,9 @@ impl std::str::FromStr for VerdictKind {
             "benign" => Ok(VerdictKind::Benign),
             "suspicious" => Ok(VerdictKind::Suspicious),
             "malicious" => Ok(VerdictKind::Malicious),
-            _ => Err(format!("unknown verdict `{s}` (benign, suspicious, malicious)")),
+            _ => Err(format!(
+                "unknown verdict `{s}` (benign, suspicious, malicious)"
+            )),
         }
     }
 }

@@ -8,8 +8,8 @@
 
 mod html;
 mod markdown;
-mod summary;
 pub mod sanitize;
+mod summary;
 mod view;
 
 use fa_model::{IncidentReport, Report};

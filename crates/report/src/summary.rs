@@ -113,7 +113,11 @@ fn main_of(page: &str) -> &str {
 
 /// One standalone page holding a summary (if any), every report and every incident, each in
 /// its own `<article>`: what `--format html` writes to stdout.
-pub fn html_bundle(summary: Option<&SummaryReport>, reports: &[Report], incidents: &[IncidentReport]) -> String {
+pub fn html_bundle(
+    summary: Option<&SummaryReport>,
+    reports: &[Report],
+    incidents: &[IncidentReport],
+) -> String {
     let mut pages: Vec<String> = Vec::new();
     if let Some(s) = summary {
         pages.push(render(s, Format::Html));
@@ -130,7 +134,10 @@ pub fn html_bundle(summary: Option<&SummaryReport>, reports: &[Report], incident
     if pages.len() == 1 {
         return first.clone();
     }
-    let head_end = first.find("<main>").map(|i| i + "<main>".len()).unwrap_or(0);
+    let head_end = first
+        .find("<main>")
+        .map(|i| i + "<main>".len())
+        .unwrap_or(0);
     let tail_start = first.rfind("</main>").unwrap_or(first.len());
     let mut out = String::with_capacity(pages.iter().map(String::len).sum());
     out.push_str(first.get(..head_end).unwrap_or(""));

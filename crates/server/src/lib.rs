@@ -1,1 +1,332 @@
-//! fa-server
+//! `falco-analyst serve`: Falco and Falcosidekick post alerts here; every alert is committed
+//! to the store before it is acknowledged, analysed from a bounded queue, and what matters is
+//! sent to Slack or a webhook. See `docs/service.md`.
+//!
+//! [`start`] runs the service on the current tokio runtime and returns a handle (tests use it
+//! in-process); [`run_blocking`] is what the CLI calls: its own runtime, logging, and a
+//! graceful shutdown on SIGTERM or Ctrl-C.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+
+pub use config::{Config, ConfigError, LogFormat};
+
+use anyhow::Context as _;
+use app::{AppInner, ReadPool, StoreOpener};
+use fa_analyze::engine::Analyzer;
+use fa_sinks::notify::Notifier;
+use fa_store::{SqliteOptions, SqliteStore, Store};
+use pipeline::{AnalysisMsg, Correlator, Shared, WriteCmd, WriterConfig};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// A running service.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub tls: bool,
+    shutdown: Arc<Notify>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    shared: Arc<Shared>,
+}
+
+impl RunningServer {
+    /// Begin a graceful shutdown: stop accepting, finish in-flight requests, drain the
+    /// analysis queue (up to `server.shutdown_timeout`), commit, stop.
+    pub fn shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    /// Wait until the service has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await.context("the service task failed")?
+    }
+
+    /// Hold analysis off (alerts are still stored and queued) or let it resume.
+    pub fn set_analysis_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Alerts waiting for analysis.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queue_depth()
+    }
+}
+
+fn sqlite_options(cfg: &Config) -> SqliteOptions {
+    SqliteOptions {
+        synchronous: cfg.store.synchronous,
+        ..SqliteOptions::default()
+    }
+}
+
+/// Start the service on the current runtime.
+pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
+    cfg.validate()?;
+    let addr = cfg.listen_addr()?;
+    let retention = cfg.retention.policy()?;
+    let kb_dirs = cfg.analysis.kb_dirs.clone();
+    let analyzer = tokio::task::spawn_blocking(move || Analyzer::load(&kb_dirs))
+        .await?
+        .context("loading the knowledge base")?;
+
+    let path = cfg.store.path.clone();
+    let opts = sqlite_options(&cfg);
+    let (writer_store, max_id) = {
+        let (path, opts) = (path.clone(), opts.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Box<dyn Store>, i64)> {
+            let s = SqliteStore::open(&path, &opts)
+                .with_context(|| format!("opening the store {}", path.display()))?;
+            let max = s.max_alert_id()?;
+            Ok((Box::new(s), max))
+        })
+        .await??
+    };
+    let opener: StoreOpener = {
+        let (path, opts) = (path.clone(), opts.clone());
+        Arc::new(move || {
+            SqliteStore::open_reader(&path, &opts).map(|s| Box::new(s) as Box<dyn Store>)
+        })
+    };
+    let readers = Arc::new(ReadPool::new(opener, cfg.store.readers));
+
+    let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
+    let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
+    let (atx, arx) = std_mpsc::channel::<AnalysisMsg>();
+
+    let notifier = Notifier::from_config(&cfg.notify).context("configuring notifications")?;
+    let mut notify_task = None;
+    let notify_pair = if notifier.is_empty() {
+        None
+    } else {
+        let n = Arc::new(notifier);
+        let (ntx, nrx) = mpsc::channel(10_000);
+        notify_task = Some(tokio::spawn(notify_loop(n.clone(), nrx, shared.clone())));
+        Some((n, ntx))
+    };
+
+    let writer = {
+        let (shared, atx) = (shared.clone(), atx.clone());
+        let wcfg = WriterConfig {
+            max_batch: cfg.store.max_batch,
+            retention,
+            retention_chunk: 2000,
+        };
+        std::thread::Builder::new()
+            .name("fa-writer".into())
+            .spawn(move || pipeline::writer_loop(writer_store, wrx, atx, shared, wcfg))?
+    };
+    let correlator = Correlator::new(
+        analyzer.clone(),
+        readers.open_one()?,
+        notify_pair,
+        pipeline::AnalysisConfig {
+            window: chrono::Duration::from_std(cfg.analysis.incident_window)
+                .unwrap_or_else(|_| chrono::Duration::minutes(10)),
+            max_open_incidents: cfg.analysis.max_open_incidents,
+            public_url: cfg.server.public_url.clone(),
+        },
+    );
+    let analysis = {
+        let (shared, wtx) = (shared.clone(), wtx.clone());
+        std::thread::Builder::new()
+            .name("fa-analysis".into())
+            .spawn(move || pipeline::analysis_loop(arx, wtx, correlator, shared))?
+    };
+    {
+        let (shared, atx, reader) = (shared.clone(), atx.clone(), readers.open_one()?);
+        std::thread::Builder::new()
+            .name("fa-backlog".into())
+            .spawn(move || pipeline::feed_backlog(reader, max_id, atx, shared))?;
+    }
+    let retention_task = {
+        let (wtx, every) = (wtx.clone(), cfg.retention.interval);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+            loop {
+                tick.tick().await;
+                if wtx.try_send(WriteCmd::Retention).is_err() && wtx.is_closed() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let state = Arc::new(AppInner {
+        shared: shared.clone(),
+        writer: wtx.clone(),
+        readers,
+        analyzer,
+        auth: auth::Auth::new(cfg.auth.token.as_deref(), cfg.auth.hmac_secret.as_deref()),
+        max_body: cfg.server.max_body_bytes,
+    });
+    let app = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let tls = cfg.server.tls_cert.is_some();
+    let serve = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading the TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, tls_cfg)?.handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await })
+        }
+        _ => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await })
+        }
+    };
+    shared.ready.store(true, Ordering::Relaxed);
+    tracing::info!(%local_addr, tls, db = %path.display(), queue_capacity = cfg.analysis.queue_capacity, "falco-analyst serving");
+
+    let shutdown = Arc::new(Notify::new());
+    let timeout = cfg.server.shutdown_timeout;
+    let done = {
+        let (shutdown, shared) = (shutdown.clone(), shared.clone());
+        tokio::spawn(async move {
+            shutdown.notified().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            shared.ready.store(false, Ordering::Relaxed);
+            shared.draining.store(true, Ordering::Relaxed);
+            handle.graceful_shutdown(Some(timeout));
+            match serve.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "server error"),
+                Err(e) => tracing::error!(error = %e, "server task failed"),
+            }
+            // In-flight work: what is queued for analysis is analysed, within the timeout.
+            let deadline = Instant::now() + timeout;
+            while shared.queue_depth() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let left = shared.queue_depth();
+            if left > 0 {
+                tracing::warn!(
+                    alerts = left,
+                    "shutdown timeout: alerts left unanalysed will be analysed at the next start"
+                );
+                shared.abort.store(true, Ordering::Relaxed);
+            }
+            let _ = atx.send(AnalysisMsg::Stop);
+            drop(atx);
+            tokio::task::spawn_blocking(move || analysis.join())
+                .await
+                .ok();
+            retention_task.abort();
+            let _ = wtx.send(WriteCmd::Stop).await;
+            drop(wtx);
+            tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .ok();
+            if let Some(t) = notify_task {
+                if tokio::time::timeout(Duration::from_secs(5), t)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("notifications still pending at shutdown were dropped");
+                }
+            }
+            tracing::info!("stopped");
+            Ok(())
+        })
+    };
+    Ok(RunningServer {
+        local_addr,
+        tls,
+        shutdown,
+        done,
+        shared,
+    })
+}
+
+async fn notify_loop(
+    n: Arc<Notifier>,
+    mut rx: mpsc::Receiver<fa_sinks::notify::Notification>,
+    shared: Arc<Shared>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let outcomes = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(note) => n.notify(&note).await,
+                None => break,
+            },
+            _ = tick.tick() => n.flush_due().await,
+        };
+        for (sink, o) in outcomes {
+            pipeline::count_notification(&shared.metrics, sink.as_str(), o.label());
+            if let fa_sinks::notify::Outcome::Failed { attempts, error } = &o {
+                tracing::warn!(sink = sink.as_str(), attempts, error = %error, "notification failed");
+            }
+        }
+    }
+}
+
+/// Install the tracing subscriber: text or JSON lines on stderr, filtered by `RUST_LOG` or
+/// the configured level.
+pub fn init_logging(cfg: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Run until SIGTERM or Ctrl-C, then shut down gracefully. For the CLI.
+pub fn run_blocking(cfg: Config) -> anyhow::Result<()> {
+    init_logging(&cfg.log);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = start(cfg).await?;
+        wait_for_signal().await;
+        server.shutdown();
+        server.wait().await
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

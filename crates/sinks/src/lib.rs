@@ -21,7 +21,12 @@ pub trait ReportSink {
 
 /// JSON Lines need a discriminator when alert, incident and summary reports share a stream:
 /// `{"type":"alert_report",...}`. Written by splicing, so the report is serialised once.
-fn json_line<W: Write, T: serde::Serialize>(w: &mut W, kind: &str, v: &T, buf: &mut Vec<u8>) -> io::Result<()> {
+fn json_line<W: Write, T: serde::Serialize>(
+    w: &mut W,
+    kind: &str,
+    v: &T,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
     buf.clear();
     serde_json::to_writer(&mut *buf, v).map_err(io::Error::other)?;
     w.write_all(b"{\"type\":\"")?;
@@ -74,7 +79,8 @@ impl<W: Write> ReportSink for StreamSink<W> {
             Format::Json => json_line(&mut self.w, "alert_report", r, &mut self.buf)?,
             Format::Markdown => {
                 self.separator()?;
-                self.w.write_all(fa_report::render(r, Format::Markdown).as_bytes())?;
+                self.w
+                    .write_all(fa_report::render(r, Format::Markdown).as_bytes())?;
             }
             Format::Html => self.html_reports.push(r.clone()),
         }
@@ -87,7 +93,8 @@ impl<W: Write> ReportSink for StreamSink<W> {
             Format::Json => json_line(&mut self.w, "incident_report", r, &mut self.buf)?,
             Format::Markdown => {
                 self.separator()?;
-                self.w.write_all(fa_report::render_incident(r, Format::Markdown).as_bytes())?;
+                self.w
+                    .write_all(fa_report::render_incident(r, Format::Markdown).as_bytes())?;
             }
             Format::Html => self.html_incidents.push(r.clone()),
         }
@@ -100,7 +107,8 @@ impl<W: Write> ReportSink for StreamSink<W> {
             Format::Json => json_line(&mut self.w, "summary_report", s, &mut self.buf)?,
             Format::Markdown => {
                 self.separator()?;
-                self.w.write_all(fa_report::render_summary(s, Format::Markdown).as_bytes())?;
+                self.w
+                    .write_all(fa_report::render_summary(s, Format::Markdown).as_bytes())?;
             }
             Format::Html => self.html_summary = Some(s.clone()),
         }
@@ -136,7 +144,11 @@ pub struct DirSink {
 impl DirSink {
     pub fn create(dir: &Path, format: Format) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        Ok(DirSink { dir: dir.to_path_buf(), format, written: 0 })
+        Ok(DirSink {
+            dir: dir.to_path_buf(),
+            format,
+            written: 0,
+        })
     }
 
     fn ext(&self) -> &'static str {
@@ -150,7 +162,13 @@ impl DirSink {
     fn write_file(&mut self, name: &str, body: &str) -> io::Result<()> {
         let safe: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = self.dir.join(format!("{safe}.{}", self.ext()));
         // Write then rename: a reader never sees half a report.

@@ -81,12 +81,21 @@ pub struct Filter {
 
 impl Default for Filter {
     fn default() -> Self {
-        Filter { min_priority: None, exclude_benign: true, incidents_only: false }
+        Filter {
+            min_priority: None,
+            exclude_benign: true,
+            incidents_only: false,
+        }
     }
 }
 
 impl Filter {
-    pub fn accepts(&self, kind: NotificationKind, priority: Option<Priority>, verdict: VerdictKind) -> bool {
+    pub fn accepts(
+        &self,
+        kind: NotificationKind,
+        priority: Option<Priority>,
+        verdict: VerdictKind,
+    ) -> bool {
         if self.exclude_benign && verdict == VerdictKind::Benign {
             return false;
         }
@@ -162,7 +171,10 @@ const MAX_KEYS: usize = 50_000;
 
 impl RateLimiter {
     pub fn new(interval: Duration) -> Self {
-        RateLimiter { interval, slots: HashMap::new() }
+        RateLimiter {
+            interval,
+            slots: HashMap::new(),
+        }
     }
 
     /// Either the notification to send now (with `folded` set) or `None` when it was folded.
@@ -182,7 +194,14 @@ impl RateLimiter {
         if self.slots.len() >= MAX_KEYS {
             self.forget_stalest();
         }
-        self.slots.insert(n.key.clone(), Slot { last_sent: now, folded: 0, latest: None });
+        self.slots.insert(
+            n.key.clone(),
+            Slot {
+                last_sent: now,
+                folded: 0,
+                latest: None,
+            },
+        );
         n.folded = 0;
         Some(n)
     }
@@ -206,8 +225,11 @@ impl RateLimiter {
     }
 
     fn forget_stalest(&mut self) {
-        let mut by_age: Vec<(Instant, String)> =
-            self.slots.iter().map(|(k, s)| (s.last_sent, k.clone())).collect();
+        let mut by_age: Vec<(Instant, String)> = self
+            .slots
+            .iter()
+            .map(|(k, s)| (s.last_sent, k.clone()))
+            .collect();
         by_age.sort();
         for (_, k) in by_age.into_iter().take(MAX_KEYS / 10) {
             self.slots.remove(&k);
@@ -289,15 +311,25 @@ struct SendError {
 impl Notifier {
     pub fn from_config(cfg: &NotifyConfig) -> Result<Self, NotifyError> {
         let mut sinks = Vec::new();
-        for (kind, c) in [(SinkKind::Slack, &cfg.slack), (SinkKind::Webhook, &cfg.webhook)] {
+        for (kind, c) in [
+            (SinkKind::Slack, &cfg.slack),
+            (SinkKind::Webhook, &cfg.webhook),
+        ] {
             let Some(c) = c else { continue };
             if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
-                return Err(NotifyError::BadUrl { sink: kind.as_str(), url: c.url.clone() });
+                return Err(NotifyError::BadUrl {
+                    sink: kind.as_str(),
+                    url: c.url.clone(),
+                });
             }
             let mut headers = reqwest::header::HeaderMap::new();
             for (k, v) in &c.headers {
-                let bad = || NotifyError::BadHeader { sink: kind.as_str(), name: k.clone() };
-                let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad())?;
+                let bad = || NotifyError::BadHeader {
+                    sink: kind.as_str(),
+                    name: k.clone(),
+                };
+                let name =
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad())?;
                 let value = reqwest::header::HeaderValue::from_str(v).map_err(|_| bad())?;
                 headers.insert(name, value);
             }
@@ -314,7 +346,11 @@ impl Notifier {
         let client = reqwest::Client::builder()
             .user_agent(concat!("falco-analyst/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Notifier { sinks, client, min_backoff: Duration::from_millis(500) })
+        Ok(Notifier {
+            sinks,
+            client,
+            min_backoff: Duration::from_millis(500),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -322,8 +358,15 @@ impl Notifier {
     }
 
     /// Whether any sink would take a notification like this (checked before building one).
-    pub fn wants(&self, kind: NotificationKind, priority: Option<Priority>, verdict: VerdictKind) -> bool {
-        self.sinks.iter().any(|s| s.filter.accepts(kind, priority, verdict))
+    pub fn wants(
+        &self,
+        kind: NotificationKind,
+        priority: Option<Priority>,
+        verdict: VerdictKind,
+    ) -> bool {
+        self.sinks
+            .iter()
+            .any(|s| s.filter.accepts(kind, priority, verdict))
     }
 
     /// Offer a notification to every sink: filter, rate-limit, send with retries.
@@ -378,7 +421,11 @@ impl Notifier {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| SendError { retryable: true, retry_after: None, message: e.to_string() })?;
+                .map_err(|e| SendError {
+                    retryable: true,
+                    retry_after: None,
+                    message: e.to_string(),
+                })?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(());
@@ -408,7 +455,10 @@ impl Notifier {
         let attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(()) => Outcome::Sent { attempts },
-            Err(e) => Outcome::Failed { attempts, error: e.message },
+            Err(e) => Outcome::Failed {
+                attempts,
+                error: e.message,
+            },
         }
     }
 }
@@ -461,7 +511,9 @@ pub fn slack_payload(n: &Notification) -> serde_json::Value {
         fields.push(serde_json::json!({"type": "mrkdwn", "text": format!("*Priority*\n{p}")}));
     }
     if let Some(t) = n.time {
-        fields.push(serde_json::json!({"type": "mrkdwn", "text": format!("*Time*\n{}", t.to_rfc3339())}));
+        fields.push(
+            serde_json::json!({"type": "mrkdwn", "text": format!("*Time*\n{}", t.to_rfc3339())}),
+        );
     }
     let mut blocks = vec![
         serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{headline}*")}}),
@@ -469,7 +521,12 @@ pub fn slack_payload(n: &Notification) -> serde_json::Value {
         serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(&n.summary, 2500)}}),
     ];
     if !n.reasons.is_empty() {
-        let list: Vec<String> = n.reasons.iter().take(5).map(|r| format!("• {}", slack_escape(r, 300))).collect();
+        let list: Vec<String> = n
+            .reasons
+            .iter()
+            .take(5)
+            .map(|r| format!("• {}", slack_escape(r, 300)))
+            .collect();
         blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*Top reasons*\n{}", list.join("\n"))}}));
     }
     let mut context = Vec::new();
@@ -494,7 +551,10 @@ pub fn slack_payload(n: &Notification) -> serde_json::Value {
 pub fn webhook_payload(n: &Notification) -> serde_json::Value {
     let mut v = serde_json::to_value(n).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(m) = &mut v {
-        m.insert("type".into(), serde_json::Value::String("falco_analyst_notification".into()));
+        m.insert(
+            "type".into(),
+            serde_json::Value::String("falco_analyst_notification".into()),
+        );
     }
     v
 }
@@ -504,7 +564,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 10m, 2h or 30d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 10m, 2h or 30d"))?;
     let secs = |k: u64| Duration::from_secs(n.saturating_mul(k));
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
@@ -552,15 +614,41 @@ mod tests {
 
     #[test]
     fn filter_priority_verdict_and_incidents_only() {
-        let f = Filter { min_priority: Some(Priority::Warning), exclude_benign: true, incidents_only: false };
-        assert!(f.accepts(NotificationKind::Alert, Some(Priority::Critical), VerdictKind::Suspicious));
-        assert!(!f.accepts(NotificationKind::Alert, Some(Priority::Notice), VerdictKind::Malicious));
-        assert!(!f.accepts(NotificationKind::Alert, Some(Priority::Critical), VerdictKind::Benign));
+        let f = Filter {
+            min_priority: Some(Priority::Warning),
+            exclude_benign: true,
+            incidents_only: false,
+        };
+        assert!(f.accepts(
+            NotificationKind::Alert,
+            Some(Priority::Critical),
+            VerdictKind::Suspicious
+        ));
+        assert!(!f.accepts(
+            NotificationKind::Alert,
+            Some(Priority::Notice),
+            VerdictKind::Malicious
+        ));
+        assert!(!f.accepts(
+            NotificationKind::Alert,
+            Some(Priority::Critical),
+            VerdictKind::Benign
+        ));
         assert!(f.accepts(NotificationKind::Incident, None, VerdictKind::Suspicious));
-        let inc = Filter { incidents_only: true, ..Filter::default() };
-        assert!(!inc.accepts(NotificationKind::Alert, Some(Priority::Emergency), VerdictKind::Malicious));
+        let inc = Filter {
+            incidents_only: true,
+            ..Filter::default()
+        };
+        assert!(!inc.accepts(
+            NotificationKind::Alert,
+            Some(Priority::Emergency),
+            VerdictKind::Malicious
+        ));
         assert!(inc.accepts(NotificationKind::Incident, None, VerdictKind::Malicious));
-        let all = Filter { exclude_benign: false, ..Filter::default() };
+        let all = Filter {
+            exclude_benign: false,
+            ..Filter::default()
+        };
         assert!(all.accepts(NotificationKind::Alert, None, VerdictKind::Benign));
     }
 
@@ -568,18 +656,44 @@ mod tests {
     fn rate_limiter_folds_within_the_interval_and_reports_the_count() {
         let mut l = RateLimiter::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        assert_eq!(l.offer(sample("fp", VerdictKind::Malicious), t0).map(|n| n.folded), Some(0));
+        assert_eq!(
+            l.offer(sample("fp", VerdictKind::Malicious), t0)
+                .map(|n| n.folded),
+            Some(0)
+        );
         for i in 1..=4 {
-            assert!(l.offer(sample("fp", VerdictKind::Malicious), t0 + Duration::from_secs(i)).is_none());
+            assert!(l
+                .offer(
+                    sample("fp", VerdictKind::Malicious),
+                    t0 + Duration::from_secs(i)
+                )
+                .is_none());
         }
         // Another cluster is not held back.
-        assert!(l.offer(sample("other", VerdictKind::Malicious), t0).is_some());
+        assert!(l
+            .offer(sample("other", VerdictKind::Malicious), t0)
+            .is_some());
         assert!(l.due(t0 + Duration::from_secs(30)).is_empty());
         // After the interval, the next one carries the 4 folded in.
-        let next = l.offer(sample("fp", VerdictKind::Malicious), t0 + Duration::from_secs(61)).unwrap();
+        let next = l
+            .offer(
+                sample("fp", VerdictKind::Malicious),
+                t0 + Duration::from_secs(61),
+            )
+            .unwrap();
         assert_eq!(next.folded, 4);
-        assert!(l.offer(sample("fp", VerdictKind::Malicious), t0 + Duration::from_secs(62)).is_none());
-        assert!(l.offer(sample("fp", VerdictKind::Malicious), t0 + Duration::from_secs(63)).is_none());
+        assert!(l
+            .offer(
+                sample("fp", VerdictKind::Malicious),
+                t0 + Duration::from_secs(62)
+            )
+            .is_none());
+        assert!(l
+            .offer(
+                sample("fp", VerdictKind::Malicious),
+                t0 + Duration::from_secs(63)
+            )
+            .is_none());
         // Nothing new arrives: the folded ones go out on their own when the interval ends.
         let due = l.due(t0 + Duration::from_secs(122));
         assert_eq!(due.len(), 1);
@@ -639,7 +753,10 @@ mod tests {
         assert!(w.filter.incidents_only);
         assert_eq!(w.retries, 3);
         assert!(Notifier::from_config(&NotifyConfig {
-            slack: Some(SinkConfig { url: "ftp://x".into(), ..w.clone() }),
+            slack: Some(SinkConfig {
+                url: "ftp://x".into(),
+                ..w.clone()
+            }),
             webhook: None
         })
         .is_err());

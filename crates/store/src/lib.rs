@@ -1,1 +1,89 @@
-//! fa-store
+//! Durable storage for `falco-analyst serve`: alerts, their analyses, clusters, incidents,
+//! reports, dead letters and the LLM cache.
+//!
+//! [`Store`] is the interface the service uses; [`SqliteStore`] implements it on SQLite (WAL
+//! mode, versioned migrations applied at open). The trait is synchronous: the service drives
+//! one writing instance from a dedicated thread (group commit: many requests, one transaction
+//! through [`Store::write`]) and reads through other instances, so a PostgreSQL
+//! implementation can follow without touching the service.
+
+mod sqlite;
+mod types;
+
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
+pub use types::*;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("the database schema is version {found}, newer than this program knows ({known}); upgrade falco-analyst")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The storage interface of the service.
+///
+/// Writes go through [`Store::write`] only, one [`WriteBatch`] per transaction, so an
+/// implementation can commit many requests at once. Reads never block the writer (SQLite WAL
+/// readers see the last committed state).
+pub trait Store: Send {
+    /// Apply a batch atomically: insert alerts (a uuid already stored is a duplicate, not an
+    /// error), dead letters, analyses and incident upserts. Returns one outcome per alert, in
+    /// the batch's order.
+    fn write(&mut self, batch: &WriteBatch) -> Result<Vec<Inserted>, StoreError>;
+
+    /// Delete what the policy says is too old or too much, at most `chunk` alerts per call
+    /// (so the caller can interleave it with ingest). Alerts not yet analysed are never
+    /// deleted.
+    fn apply_retention(
+        &mut self,
+        policy: &RetentionPolicy,
+        now: Nanos,
+        chunk: usize,
+    ) -> Result<RetentionOutcome, StoreError>;
+
+    /// Alerts stored but not yet analysed with `after < id <= up_to`, oldest first.
+    fn unanalyzed(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: usize,
+    ) -> Result<Vec<UnanalyzedAlert>, StoreError>;
+
+    /// The largest alert id stored (0 when empty).
+    fn max_alert_id(&self) -> Result<i64, StoreError>;
+
+    /// Store-wide counts for `/readyz` and metrics.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AlertRow>, StoreError>;
+    fn get_alert(&self, uuid: &str) -> Result<Option<AlertRecord>, StoreError>;
+
+    fn list_clusters(
+        &self,
+        filter: &ClusterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ClusterRow>, StoreError>;
+    fn get_cluster(&self, fingerprint: &str) -> Result<Option<ClusterRow>, StoreError>;
+
+    fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError>;
+    fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
+
+    fn list_dead_letters(&self, page: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError>;
+
+    fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn llm_cache_put(&mut self, key: &str, value: &str, now: Nanos) -> Result<(), StoreError>;
+}

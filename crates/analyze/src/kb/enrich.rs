@@ -54,13 +54,15 @@ pub(crate) fn is_placeholder(s: &str) -> bool {
     !s.is_empty()
         && s.contains('.')
         && s.as_bytes()[0].is_ascii_lowercase()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._[]".contains(&b))
 }
 
 /// Quote a value for a POSIX shell: bare when it is plainly safe, else single-quoted.
 pub fn shell_quote(v: &str) -> String {
     let safe = !v.is_empty()
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:@%+=,-".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+=,-".contains(&b))
         && !v.starts_with('-');
     if safe {
         v.to_string()
@@ -117,10 +119,11 @@ impl KnowledgeBase {
     /// The alert's entry: by rule name or alias, or for alerts that did not record their rule
     /// (plain-text output), by the fixed start of the message.
     pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
-        self.lookup(&alert.rule).or_else(|| match alert.rule.is_unknown() {
-            true => alert.message().and_then(|m| self.recover_rule(m)),
-            false => None,
-        })
+        self.lookup(&alert.rule)
+            .or_else(|| match alert.rule.is_unknown() {
+                true => alert.message().and_then(|m| self.recover_rule(m)),
+                false => None,
+            })
     }
 
     fn enrich_curated(&self, alert: &Alert, rule: &Rule, report: &mut Report) {
@@ -144,7 +147,9 @@ impl KnowledgeBase {
                 let t = self.tactic_by_slug(&m.tactic);
                 MitreRef {
                     tactic_id: t.map(|t| t.id.clone()),
-                    tactic: t.map(|t| t.name.clone()).unwrap_or_else(|| m.tactic.clone()),
+                    tactic: t
+                        .map(|t| t.name.clone())
+                        .unwrap_or_else(|| m.tactic.clone()),
                     technique_id: m.technique.clone(),
                     technique: m.technique_name.clone(),
                 }
@@ -173,7 +178,11 @@ impl KnowledgeBase {
     }
 
     fn enrich_fallback(&self, alert: &Alert, report: &mut Report) {
-        let rule_name = if alert.rule.is_unknown() { "(rule not recorded)" } else { alert.rule.as_str() };
+        let rule_name = if alert.rule.is_unknown() {
+            "(rule not recorded)"
+        } else {
+            alert.rule.as_str()
+        };
         report.knowledge = Some(Knowledge {
             curated: false,
             description: format!(
@@ -184,7 +193,11 @@ impl KnowledgeBase {
             false_positives: None,
         });
         report.mitre = self.mitre_from_tags(&alert.tags);
-        let source = alert.source.as_ref().map(|s| s.as_str()).unwrap_or("syscall");
+        let source = alert
+            .source
+            .as_ref()
+            .map(|s| s.as_str())
+            .unwrap_or("syscall");
         if let Some(fb) = self.fallback_for(source) {
             report.investigation = fb
                 .investigate
@@ -204,7 +217,10 @@ impl KnowledgeBase {
 
     /// MITRE references from Falco tags: `mitre_<tactic>` and `T1234[.001]`.
     pub fn mitre_from_tags(&self, tags: &[String]) -> Vec<MitreRef> {
-        let tactics: Vec<_> = tags.iter().filter_map(|t| self.tactic_by_slug(t).filter(|_| t.starts_with("mitre_"))).collect();
+        let tactics: Vec<_> = tags
+            .iter()
+            .filter_map(|t| self.tactic_by_slug(t).filter(|_| t.starts_with("mitre_")))
+            .collect();
         let techniques: Vec<&String> = tags.iter().filter(|t| super::is_technique_id(t)).collect();
         let mut out = Vec::new();
         for t in &tactics {
@@ -224,7 +240,10 @@ impl KnowledgeBase {
                 }
             }
             out.push(MitreRef {
-                tactic_id: tactics.first().filter(|_| tactics.len() == 1).map(|t| t.id.clone()),
+                tactic_id: tactics
+                    .first()
+                    .filter(|_| tactics.len() == 1)
+                    .map(|t| t.id.clone()),
                 tactic: tactics
                     .first()
                     .filter(|_| tactics.len() == 1)
@@ -242,9 +261,17 @@ fn step(title: &str, command: Option<&str>, alert: &Alert) -> Step {
     match command {
         Some(c) => {
             let f = fill_placeholders(c, alert);
-            Step { title: title.to_string(), command: Some(f.text), missing_fields: f.missing }
+            Step {
+                title: title.to_string(),
+                command: Some(f.text),
+                missing_fields: f.missing,
+            }
         }
-        None => Step { title: title.to_string(), command: None, missing_fields: Vec::new() },
+        None => Step {
+            title: title.to_string(),
+            command: None,
+            missing_fields: Vec::new(),
+        },
     }
 }
 
@@ -308,13 +335,29 @@ mod tests {
 
     #[test]
     fn yaml_quote_escapes_everything_unsafe() {
-        assert_eq!(yaml_quote("a\"b\\c\n\u{1b}é"), "\"a\\\"b\\\\c\\u000A\\u001B\\u00E9\"");
+        assert_eq!(
+            yaml_quote("a\"b\\c\n\u{1b}é"),
+            "\"a\\\"b\\\\c\\u000A\\u001B\\u00E9\""
+        );
     }
 
     #[test]
     fn tuning_is_scoped_to_present_fields() {
-        let t = tuning("Terminal shell in container", &["proc.name".into(), "container.id".into(), "k8s.ns.name".into()], &alert()).unwrap();
-        assert!(t.yaml.contains("fields: [proc.name, k8s.ns.name]"), "{}", t.yaml);
+        let t = tuning(
+            "Terminal shell in container",
+            &[
+                "proc.name".into(),
+                "container.id".into(),
+                "k8s.ns.name".into(),
+            ],
+            &alert(),
+        )
+        .unwrap();
+        assert!(
+            t.yaml.contains("fields: [proc.name, k8s.ns.name]"),
+            "{}",
+            t.yaml
+        );
         assert!(t.yaml.contains("comps: [=, =]"));
         assert!(t.yaml.contains("exceptions: append"));
         assert!(tuning("r", &["container.id".into()], &alert()).is_none());

@@ -49,7 +49,9 @@ impl Matcher {
             ops.push(Op::Contains(v.clone()));
         }
         if let Some(v) = &c.regex {
-            ops.push(Op::Regex(Regex::new(v).map_err(|e| format!("regex `{v}`: {e}"))?));
+            ops.push(Op::Regex(
+                Regex::new(v).map_err(|e| format!("regex `{v}`: {e}"))?,
+            ));
         }
         if let Some(v) = c.absent {
             ops.push(Op::Absent(v));
@@ -61,7 +63,10 @@ impl Matcher {
                 ops.len()
             ));
         }
-        Ok(Matcher { field: c.field.clone(), op: ops.remove(0) })
+        Ok(Matcher {
+            field: c.field.clone(),
+            op: ops.remove(0),
+        })
     }
 
     pub fn field(&self) -> &str {
@@ -103,7 +108,16 @@ impl Matcher {
         }
         if let Op::Absent(want) = self.op {
             let absent = alert.field(&self.field).is_none();
-            return (absent == want).then(|| (self.field.clone(), if absent { "(absent)".into() } else { "(present)".into() }));
+            return (absent == want).then(|| {
+                (
+                    self.field.clone(),
+                    if absent {
+                        "(absent)".into()
+                    } else {
+                        "(present)".into()
+                    },
+                )
+            });
         }
         let v = alert.field(&self.field)?;
         if self.test(&v) {
@@ -141,8 +155,16 @@ impl Signature {
         if e.all.is_empty() && e.any.is_empty() {
             return Err(format!("signature `{}` has no conditions", e.id));
         }
-        let all = e.all.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
-        let any = e.any.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
+        let all = e
+            .all
+            .iter()
+            .map(Matcher::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let any = e
+            .any
+            .iter()
+            .map(Matcher::compile)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Signature {
             id: e.id.clone(),
             reason: e.reason.clone(),
@@ -204,9 +226,18 @@ mod tests {
         .unwrap();
         let absent = Matcher::compile(&cond("container.id", true)).unwrap();
         assert!(absent.matching_value(&a).is_some());
-        assert!(Matcher::compile(&cond("k8s.ns.name", true)).unwrap().matching_value(&a).is_some());
-        assert!(Matcher::compile(&cond("proc.name", true)).unwrap().matching_value(&a).is_none());
-        assert!(Matcher::compile(&cond("proc.name", false)).unwrap().matching_value(&a).is_some());
+        assert!(Matcher::compile(&cond("k8s.ns.name", true))
+            .unwrap()
+            .matching_value(&a)
+            .is_some());
+        assert!(Matcher::compile(&cond("proc.name", true))
+            .unwrap()
+            .matching_value(&a)
+            .is_none());
+        assert!(Matcher::compile(&cond("proc.name", false))
+            .unwrap()
+            .matching_value(&a)
+            .is_some());
     }
 
     #[test]

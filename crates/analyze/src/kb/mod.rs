@@ -5,8 +5,8 @@ mod enrich;
 mod matcher;
 pub mod schema;
 
-pub use enrich::{fill_placeholders, shell_quote, tuning, yaml_quote, Filled};
 pub(crate) use enrich::is_placeholder;
+pub use enrich::{fill_placeholders, shell_quote, tuning, yaml_quote, Filled};
 pub use matcher::{Signature, SignatureMatch};
 pub use schema::*;
 
@@ -16,15 +16,42 @@ use std::path::{Path, PathBuf};
 
 /// The built-in files, compiled in. Paths are relative to this file.
 const BUILTIN_RULES: &[(&str, &str)] = &[
-    ("kb/rules/falco_rules.toml", include_str!("../../../../kb/rules/falco_rules.toml")),
-    ("kb/rules/falco-incubating_rules.toml", include_str!("../../../../kb/rules/falco-incubating_rules.toml")),
-    ("kb/rules/falco-sandbox_rules.toml", include_str!("../../../../kb/rules/falco-sandbox_rules.toml")),
-    ("kb/rules/falco-deprecated_rules.toml", include_str!("../../../../kb/rules/falco-deprecated_rules.toml")),
-    ("kb/rules/k8s_audit_rules.toml", include_str!("../../../../kb/rules/k8s_audit_rules.toml")),
-    ("kb/rules/aws_cloudtrail_rules.toml", include_str!("../../../../kb/rules/aws_cloudtrail_rules.toml")),
-    ("kb/rules/gcp_auditlog_rules.toml", include_str!("../../../../kb/rules/gcp_auditlog_rules.toml")),
-    ("kb/rules/github_rules.toml", include_str!("../../../../kb/rules/github_rules.toml")),
-    ("kb/rules/okta_rules.toml", include_str!("../../../../kb/rules/okta_rules.toml")),
+    (
+        "kb/rules/falco_rules.toml",
+        include_str!("../../../../kb/rules/falco_rules.toml"),
+    ),
+    (
+        "kb/rules/falco-incubating_rules.toml",
+        include_str!("../../../../kb/rules/falco-incubating_rules.toml"),
+    ),
+    (
+        "kb/rules/falco-sandbox_rules.toml",
+        include_str!("../../../../kb/rules/falco-sandbox_rules.toml"),
+    ),
+    (
+        "kb/rules/falco-deprecated_rules.toml",
+        include_str!("../../../../kb/rules/falco-deprecated_rules.toml"),
+    ),
+    (
+        "kb/rules/k8s_audit_rules.toml",
+        include_str!("../../../../kb/rules/k8s_audit_rules.toml"),
+    ),
+    (
+        "kb/rules/aws_cloudtrail_rules.toml",
+        include_str!("../../../../kb/rules/aws_cloudtrail_rules.toml"),
+    ),
+    (
+        "kb/rules/gcp_auditlog_rules.toml",
+        include_str!("../../../../kb/rules/gcp_auditlog_rules.toml"),
+    ),
+    (
+        "kb/rules/github_rules.toml",
+        include_str!("../../../../kb/rules/github_rules.toml"),
+    ),
+    (
+        "kb/rules/okta_rules.toml",
+        include_str!("../../../../kb/rules/okta_rules.toml"),
+    ),
 ];
 const BUILTIN_BENIGN: &str = include_str!("../../../../kb/benign.toml");
 const BUILTIN_MITRE: &str = include_str!("../../../../kb/mitre.toml");
@@ -35,9 +62,17 @@ pub enum KbError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: rule `{rule}`: {field}: {problem}")]
-    Invalid { file: String, rule: String, field: String, problem: String },
+    Invalid {
+        file: String,
+        rule: String,
+        field: String,
+        problem: String,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One rule's knowledge, validated and with its signatures compiled.
@@ -62,7 +97,10 @@ pub struct KnowledgeBase {
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, KbError> {
-    toml::from_str(text).map_err(|e| KbError::Parse { file: file.to_string(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| KbError::Parse {
+        file: file.to_string(),
+        message: e.to_string(),
+    })
 }
 
 impl KnowledgeBase {
@@ -96,8 +134,10 @@ impl KnowledgeBase {
         kb.add_global("kb/benign.toml", benign.signature)?;
         for dir in user_dirs {
             for path in toml_files(dir)? {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| KbError::Io { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(&path).map_err(|source| KbError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 let name = path.display().to_string();
                 let parsed: UserFile = parse_toml(&name, &text)?;
                 for entry in parsed.rule {
@@ -152,16 +192,25 @@ impl KnowledgeBase {
         if entry.name.trim().is_empty() {
             return Err(err("name", "must not be empty".into()));
         }
-        let priority: Priority = entry.priority.parse().map_err(|e| err("priority", format!("{e}")))?;
+        let priority: Priority = entry
+            .priority
+            .parse()
+            .map_err(|e| err("priority", format!("{e}")))?;
         if entry.severity > 10 {
-            return Err(err("severity", format!("{} is outside 0..=10", entry.severity)));
+            return Err(err(
+                "severity",
+                format!("{} is outside 0..=10", entry.severity),
+            ));
         }
         if entry.description.trim().is_empty() {
             return Err(err("description", "must not be empty".into()));
         }
         for (i, m) in entry.mitre.iter().enumerate() {
             if self.tactic_by_slug(&m.tactic).is_none() {
-                return Err(err(&format!("mitre[{i}].tactic"), format!("unknown tactic `{}`", m.tactic)));
+                return Err(err(
+                    &format!("mitre[{i}].tactic"),
+                    format!("unknown tactic `{}`", m.tactic),
+                ));
             }
             if let Some(t) = &m.technique {
                 if !is_technique_id(t) {
@@ -180,17 +229,28 @@ impl KnowledgeBase {
                 ));
             }
             if m.example.is_some() && m.lang.is_none() {
-                return Err(err(&format!("mitigate[{i}].lang"), "an example needs a lang".into()));
+                return Err(err(
+                    &format!("mitigate[{i}].lang"),
+                    "an example needs a lang".into(),
+                ));
             }
         }
         let mut signatures = Vec::new();
         for (i, s) in entry.benign.iter().enumerate() {
             if !s.rules.is_empty() {
-                return Err(err(&format!("benign[{i}].rules"), "only global signatures name rules".into()));
+                return Err(err(
+                    &format!("benign[{i}].rules"),
+                    "only global signatures name rules".into(),
+                ));
             }
             signatures.push(Signature::compile(s).map_err(|p| err(&format!("benign[{i}]"), p))?);
         }
-        Ok(Rule { entry, priority, signatures, origin: file.to_string() })
+        Ok(Rule {
+            entry,
+            priority,
+            signatures,
+            origin: file.to_string(),
+        })
     }
 
     fn reindex(&mut self) {
@@ -209,7 +269,8 @@ impl KnowledgeBase {
             }
         }
         // Longest hint first so a specific message wins over a prefix of it.
-        self.hints.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        self.hints
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -233,7 +294,9 @@ impl KnowledgeBase {
         if let Some(&i) = self.index.get(name) {
             return Some(&self.rules[i]);
         }
-        self.index_folded.get(&name.trim().to_lowercase()).map(|&i| &self.rules[i])
+        self.index_folded
+            .get(&name.trim().to_lowercase())
+            .map(|&i| &self.rules[i])
     }
 
     /// For plain-text alerts: the rule whose fixed output text starts the message.
@@ -246,8 +309,14 @@ impl KnowledgeBase {
     }
 
     /// Every known-benign signature the alert matches: the rule's own, then global ones.
-    pub fn benign_matches<'a>(&'a self, alert: &Alert, rule: Option<&'a Rule>) -> Vec<SignatureMatch<'a>> {
-        let name = rule.map(|r| r.entry.name.as_str()).unwrap_or(alert.rule.as_str());
+    pub fn benign_matches<'a>(
+        &'a self,
+        alert: &Alert,
+        rule: Option<&'a Rule>,
+    ) -> Vec<SignatureMatch<'a>> {
+        let name = rule
+            .map(|r| r.entry.name.as_str())
+            .unwrap_or(alert.rule.as_str());
         let own = rule.into_iter().flat_map(|r| r.signatures.iter());
         let global = self.global.iter().filter(|s| s.applies_to(name));
         own.chain(global).filter_map(|s| s.matches(alert)).collect()
@@ -263,7 +332,9 @@ impl KnowledgeBase {
 
     pub fn tactic_by_slug(&self, slug: &str) -> Option<&TacticEntry> {
         let s = slug.strip_prefix("mitre_").unwrap_or(slug);
-        self.tactics.iter().find(|t| t.slug == s || t.id == s || t.aliases.iter().any(|a| a == s))
+        self.tactics
+            .iter()
+            .find(|t| t.slug == s || t.id == s || t.aliases.iter().any(|a| a == s))
     }
 
     pub fn fallback_for(&self, source: &str) -> Option<&FallbackSource> {
@@ -290,7 +361,10 @@ struct UserFile {
 }
 
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, KbError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| KbError::Io { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| KbError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut out: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))

@@ -1,0 +1,265 @@
+//! `fa-load`: a load generator for `falco-analyst serve`.
+//!
+//! N keep-alive HTTP/1.1 connections each post one Falco alert per request (as Falco's
+//! `http_output` and Falcosidekick do) in a closed loop for a fixed time, and it reports
+//! alerts/s and the latency distribution of acknowledged (2xx) requests. Every alert has a
+//! unique uuid; rules, containers and commands repeat so clusters and incidents form as in a
+//! real cluster.
+//!
+//! ```text
+//! fa-load --url http://127.0.0.1:2802/api/v1/alerts --token "$TOKEN" --connections 32 --duration 20s
+//! ```
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(name = "fa-load", about = "Load generator for falco-analyst serve")]
+struct Args {
+    /// Ingest URL (http only)
+    #[arg(long, default_value = "http://127.0.0.1:2802/api/v1/alerts")]
+    url: String,
+    /// Bearer token
+    #[arg(long, env = "FALCO_ANALYST_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Concurrent keep-alive connections
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to send (e.g. 10s, 1m)
+    #[arg(long, default_value = "10s", value_parser = parse_secs)]
+    duration: Duration,
+    /// Not measured: sent first to warm the server up
+    #[arg(long, default_value = "1s", value_parser = parse_secs)]
+    warmup: Duration,
+    /// Alerts per request (1 is what Falco and Falcosidekick send)
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Prefix of the generated uuids (make it unique per run to avoid duplicates)
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    fa_sinks::notify::parse_duration(s)
+}
+
+const RULES: &[(&str, &str)] = &[
+    ("Terminal shell in container", "Notice"),
+    ("Read sensitive file untrusted", "Warning"),
+    ("Drop and execute new binary in container", "Critical"),
+    ("Contact K8S API Server From Container", "Notice"),
+    ("Clear Log Activities", "Warning"),
+];
+
+fn alert(run: &str, conn: usize, seq: u64) -> String {
+    let i = (seq as usize).wrapping_mul(31).wrapping_add(conn);
+    let (rule, prio) = RULES[i % RULES.len()];
+    let container = format!("{:012x}", 0x5eed_0000_0000u64 + (i % 64) as u64);
+    serde_json::json!({
+        "uuid": format!("{run}-{conn}-{seq}"),
+        "hostname": format!("node-{}", i % 8),
+        "output": format!("2024-05-07T18:54:19.341081180+0000: {prio} {rule} (user=root user_loginuid=-1 process=bash proc_exepath=/bin/bash parent=runc command=bash -c echo {seq} terminal=34816 container_id={container} container_name=web-{} image=docker.io/library/nginx)", i % 64),
+        "priority": prio,
+        "rule": rule,
+        "source": "syscall",
+        "tags": ["container", "mitre_execution", "shell", "T1059"],
+        "time": "2024-05-07T18:54:19.341081180Z",
+        "output_fields": {
+            "container.id": container,
+            "container.image.repository": "docker.io/library/nginx",
+            "container.image.tag": "1.25",
+            "container.name": format!("web-{}", i % 64),
+            "evt.time": 1_715_108_059_341_081_180u64,
+            "evt.type": "execve",
+            "fd.name": null,
+            "k8s.ns.name": "shop",
+            "k8s.pod.name": format!("web-{}", i % 64),
+            "proc.cmdline": format!("bash -c echo {seq}"),
+            "proc.exepath": "/bin/bash",
+            "proc.name": "bash",
+            "proc.pname": "runc",
+            "proc.tty": 34816,
+            "user.loginuid": -1,
+            "user.name": "root",
+            "user.uid": 0
+        }
+    })
+    .to_string()
+}
+
+#[derive(Default)]
+struct Tally {
+    lat_us: Vec<u32>,
+    ok: u64,
+    throttled: u64,
+    other: u64,
+    errors: u64,
+}
+
+// Each connection task owns copies of the run parameters; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    addr: String,
+    host: String,
+    path: String,
+    auth: Option<String>,
+    run: String,
+    conn: usize,
+    batch: usize,
+    warm_until: Instant,
+    stop_at: Instant,
+) -> anyhow::Result<Tally> {
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn_task) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn_task.await;
+    });
+    let mut t = Tally::default();
+    let mut seq = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= stop_at {
+            break;
+        }
+        let mut body = String::with_capacity(1200 * batch);
+        for _ in 0..batch {
+            body.push_str(&alert(&run, conn, seq));
+            body.push('\n');
+            seq += 1;
+        }
+        let mut req = Request::post(path.as_str())
+            .header(hyper::header::HOST, host.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(a) = &auth {
+            req = req.header(hyper::header::AUTHORIZATION, a.as_str());
+        }
+        let req = req.body(Full::new(Bytes::from(body)))?;
+        let start = Instant::now();
+        if sender.ready().await.is_err() {
+            t.errors += 1;
+            break;
+        }
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(_) => {
+                t.errors += 1;
+                break;
+            }
+        };
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        let us = start.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        if start < warm_until {
+            continue;
+        }
+        if status.is_success() {
+            t.ok += 1;
+            t.lat_us.push(us);
+        } else if status.as_u16() == 429 || status.as_u16() == 503 {
+            t.throttled += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        } else {
+            t.other += 1;
+        }
+    }
+    Ok(t)
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let Some(rest) = a.url.strip_prefix("http://") else {
+        bail!("only http:// URLs are supported (measure TLS with a terminating proxy or wrk)");
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let run = a
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("load{}", chrono::Utc::now().timestamp_millis()));
+    let auth = a.token.as_ref().map(|t| format!("Bearer {t}"));
+    let t0 = Instant::now();
+    let warm_until = t0 + a.warmup;
+    let stop_at = warm_until + a.duration;
+    let mut tasks = Vec::new();
+    for c in 0..a.connections {
+        tasks.push(tokio::spawn(connection(
+            hostport.to_string(),
+            hostport.to_string(),
+            path.to_string(),
+            auth.clone(),
+            run.clone(),
+            c,
+            a.batch.max(1),
+            warm_until,
+            stop_at,
+        )));
+    }
+    let mut all = Tally::default();
+    for t in tasks {
+        let r = t.await??;
+        all.lat_us.extend(r.lat_us);
+        all.ok += r.ok;
+        all.throttled += r.throttled;
+        all.other += r.other;
+        all.errors += r.errors;
+    }
+    all.lat_us.sort_unstable();
+    let secs = a.duration.as_secs_f64();
+    let alerts = all.ok * a.batch.max(1) as u64;
+    let rate = alerts as f64 / secs;
+    let (p50, p90, p99, max) = (
+        pct(&all.lat_us, 0.5),
+        pct(&all.lat_us, 0.9),
+        pct(&all.lat_us, 0.99),
+        pct(&all.lat_us, 1.0),
+    );
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "connections": a.connections, "batch": a.batch, "seconds": secs,
+                "requests_ok": all.ok, "alerts_ok": alerts, "alerts_per_second": rate.round(),
+                "throttled": all.throttled, "other_status": all.other, "errors": all.errors,
+                "latency_ms": {"p50": p50, "p90": p90, "p99": p99, "max": max},
+            })
+        );
+    } else {
+        println!(
+            "{} connections, {} alert(s) per request, {:.0} s measured",
+            a.connections, a.batch, secs
+        );
+        println!(
+            "acknowledged: {alerts} alerts in {} requests = {rate:.0} alerts/s",
+            all.ok
+        );
+        println!(
+            "throttled (429/503): {}, other status: {}, connection errors: {}",
+            all.throttled, all.other, all.errors
+        );
+        println!("latency of acknowledged requests: p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");
+    }
+    Ok(())
+}

@@ -1,0 +1,460 @@
+//! Service configuration: a TOML file, then `FALCO_ANALYST_*` environment overrides, then
+//! command-line flags (applied by the caller).
+
+use fa_sinks::notify::{duration_str, parse_duration, NotifyConfig};
+use fa_store::Synchronous;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2802";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub store: StoreConfig,
+    pub analysis: AnalysisConfig,
+    pub retention: RetentionConfig,
+    pub notify: NotifyConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// How people reach this service, for links in notifications (e.g. `https://falco-analyst.example`).
+    pub public_url: Option<String>,
+    /// Largest request body accepted, before and after gzip decoding.
+    pub max_body_bytes: usize,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Run without authentication. Refused unless `listen` is a loopback address.
+    pub insecure_no_auth: bool,
+    /// How long shutdown waits for in-flight requests and queued analysis.
+    #[serde(with = "duration_str")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.into(),
+            public_url: None,
+            max_body_bytes: 4 * 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            insecure_no_auth: false,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer token (`Authorization: Bearer TOKEN`, or HTTP Basic auth with TOKEN as the password).
+    pub token: Option<String>,
+    /// Secret for `X-Falco-Analyst-Signature: sha256=<hex HMAC-SHA256 of the raw body>` on ingest.
+    pub hmac_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// `normal` (durable against a process crash; WAL fsynced at checkpoints) or `full`
+    /// (every commit fsynced: durable against power loss, slower).
+    pub synchronous: Synchronous,
+    /// Alerts committed in one transaction at most.
+    pub max_batch: usize,
+    /// Write requests waiting for the writer at most; beyond it ingest answers 503.
+    pub write_queue: usize,
+    /// Read connections kept open for the API.
+    pub readers: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("falco-analyst.db"),
+            synchronous: Synchronous::Normal,
+            max_batch: 4096,
+            write_queue: 4096,
+            readers: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Alerts stored and waiting for analysis at most; beyond it ingest answers 429.
+    pub queue_capacity: usize,
+    /// Extra knowledge-base directories.
+    pub kb_dirs: Vec<PathBuf>,
+    /// Incident correlation window.
+    #[serde(with = "duration_str")]
+    pub incident_window: Duration,
+    /// Open incidents tracked at most.
+    pub max_open_incidents: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            queue_capacity: 100_000,
+            kb_dirs: Vec::new(),
+            incident_window: Duration::from_secs(600),
+            max_open_incidents: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Analysed alerts older than this are deleted (e.g. `30d`); empty keeps them forever.
+    pub max_age: Option<String>,
+    pub max_alerts: Option<u64>,
+    pub max_dead_letters: Option<u64>,
+    #[serde(with = "duration_str")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_age: Some("30d".into()),
+            max_alerts: Some(10_000_000),
+            max_dead_letters: Some(100_000),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn policy(&self) -> Result<fa_store::RetentionPolicy, ConfigError> {
+        let max_age = match self.max_age.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => {
+                let d = parse_duration(s)
+                    .map_err(|e| ConfigError::Invalid(format!("retention.max_age: {e}")))?;
+                Some(
+                    chrono::Duration::from_std(d)
+                        .map_err(|e| ConfigError::Invalid(format!("retention.max_age: {e}")))?,
+                )
+            }
+        };
+        Ok(fa_store::RetentionPolicy {
+            max_age,
+            max_alerts: self.max_alerts,
+            max_dead_letters: self.max_dead_letters,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `fa_server=debug`...); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Environment variables that override the file, and the key each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("FALCO_ANALYST_LISTEN", "server.listen"),
+    ("FALCO_ANALYST_PUBLIC_URL", "server.public_url"),
+    ("FALCO_ANALYST_MAX_BODY_BYTES", "server.max_body_bytes"),
+    ("FALCO_ANALYST_TLS_CERT", "server.tls_cert"),
+    ("FALCO_ANALYST_TLS_KEY", "server.tls_key"),
+    ("FALCO_ANALYST_TOKEN", "auth.token"),
+    ("FALCO_ANALYST_HMAC_SECRET", "auth.hmac_secret"),
+    ("FALCO_ANALYST_DB", "store.path"),
+    ("FALCO_ANALYST_SYNCHRONOUS", "store.synchronous"),
+    ("FALCO_ANALYST_QUEUE_CAPACITY", "analysis.queue_capacity"),
+    ("FALCO_ANALYST_RETENTION_MAX_AGE", "retention.max_age"),
+    ("FALCO_ANALYST_RETENTION_MAX_ALERTS", "retention.max_alerts"),
+    ("FALCO_ANALYST_SLACK_WEBHOOK_URL", "notify.slack.url"),
+    ("FALCO_ANALYST_WEBHOOK_URL", "notify.webhook.url"),
+    ("FALCO_ANALYST_LOG_FORMAT", "log.format"),
+    ("FALCO_ANALYST_LOG_LEVEL", "log.level"),
+];
+
+fn parse_num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse().map_err(|_| ConfigError::Env {
+        var,
+        message: format!("`{v}` is not a number"),
+    })
+}
+
+impl Config {
+    pub fn from_toml(text: &str, path: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Apply `FALCO_ANALYST_*` overrides; `get` reads a variable (the process environment in
+    /// production, a map in tests). Empty values are ignored.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (var, _) in ENV_OVERRIDES {
+            let Some(v) = get(var).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match *var {
+                "FALCO_ANALYST_LISTEN" => self.server.listen = v,
+                "FALCO_ANALYST_PUBLIC_URL" => self.server.public_url = Some(v),
+                "FALCO_ANALYST_MAX_BODY_BYTES" => self.server.max_body_bytes = parse_num(var, &v)?,
+                "FALCO_ANALYST_TLS_CERT" => self.server.tls_cert = Some(v.into()),
+                "FALCO_ANALYST_TLS_KEY" => self.server.tls_key = Some(v.into()),
+                "FALCO_ANALYST_TOKEN" => self.auth.token = Some(v),
+                "FALCO_ANALYST_HMAC_SECRET" => self.auth.hmac_secret = Some(v),
+                "FALCO_ANALYST_DB" => self.store.path = v.into(),
+                "FALCO_ANALYST_SYNCHRONOUS" => {
+                    self.store.synchronous = match v.trim().to_ascii_lowercase().as_str() {
+                        "normal" => Synchronous::Normal,
+                        "full" => Synchronous::Full,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var,
+                                message: format!("`{v}`: expected normal or full"),
+                            })
+                        }
+                    }
+                }
+                "FALCO_ANALYST_QUEUE_CAPACITY" => {
+                    self.analysis.queue_capacity = parse_num(var, &v)?
+                }
+                "FALCO_ANALYST_RETENTION_MAX_AGE" => self.retention.max_age = Some(v),
+                "FALCO_ANALYST_RETENTION_MAX_ALERTS" => {
+                    self.retention.max_alerts = Some(parse_num(var, &v)?)
+                }
+                "FALCO_ANALYST_SLACK_WEBHOOK_URL" => match &mut self.notify.slack {
+                    Some(s) => s.url = v,
+                    None => self.notify.slack = Some(sink_with_url(v)),
+                },
+                "FALCO_ANALYST_WEBHOOK_URL" => match &mut self.notify.webhook {
+                    Some(s) => s.url = v,
+                    None => self.notify.webhook = Some(sink_with_url(v)),
+                },
+                "FALCO_ANALYST_LOG_FORMAT" => {
+                    self.log.format = match v.trim().to_ascii_lowercase().as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                var,
+                                message: format!("`{v}`: expected text or json"),
+                            })
+                        }
+                    }
+                }
+                "FALCO_ANALYST_LOG_LEVEL" => self.log.level = v,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "server.listen `{}` is not an address like 127.0.0.1:2802 or [::]:2802",
+                self.server.listen
+            ))
+        })
+    }
+
+    /// Refuse what would be unsafe or cannot work: no authentication off loopback, half a
+    /// TLS configuration, zero-sized queues.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let addr = self.listen_addr()?;
+        let has_auth = self.auth.token.as_deref().is_some_and(|t| !t.is_empty())
+            || self
+                .auth
+                .hmac_secret
+                .as_deref()
+                .is_some_and(|t| !t.is_empty());
+        if !has_auth {
+            if !self.server.insecure_no_auth {
+                return Err(ConfigError::Invalid(
+                    "no authentication configured: set a token (--token, FALCO_ANALYST_TOKEN or auth.token) \
+                     or an HMAC secret (auth.hmac_secret); for local testing only, --insecure-no-auth on a loopback address"
+                        .into(),
+                ));
+            }
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::Invalid(format!(
+                    "--insecure-no-auth is only allowed on a loopback address, not {addr}"
+                )));
+            }
+        }
+        if let Some(t) = &self.auth.token {
+            if !t.is_empty() && t.len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "the token must be at least 16 characters".into(),
+                ));
+            }
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "TLS needs both a certificate and a key (server.tls_cert, server.tls_key)".into(),
+            ));
+        }
+        if self.analysis.queue_capacity == 0
+            || self.store.write_queue == 0
+            || self.store.max_batch == 0
+        {
+            return Err(ConfigError::Invalid(
+                "queue sizes and store.max_batch must be positive".into(),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        self.retention.policy()?;
+        Ok(())
+    }
+}
+
+fn sink_with_url(url: String) -> fa_sinks::notify::SinkConfig {
+    fa_sinks::notify::SinkConfig::new(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn file_then_environment() {
+        let mut c = Config::from_toml(
+            r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            [auth]
+            token = "from-the-file-0123456789"
+            [store]
+            path = "/var/lib/fa.db"
+            synchronous = "full"
+            [retention]
+            max_age = "7d"
+            [notify.slack]
+            url = "https://hooks.slack.com/services/x"
+            min_priority = "Error"
+            "#,
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.store.synchronous, Synchronous::Full);
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("FALCO_ANALYST_TOKEN", "from-the-environment-42"),
+            ("FALCO_ANALYST_DB", "/tmp/x.db"),
+            ("FALCO_ANALYST_LOG_FORMAT", "json"),
+            ("FALCO_ANALYST_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("FALCO_ANALYST_LISTEN", ""),
+        ]);
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.auth.token.as_deref(), Some("from-the-environment-42"));
+        assert_eq!(c.store.path, PathBuf::from("/tmp/x.db"));
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(
+            c.notify.webhook.as_ref().unwrap().url,
+            "http://127.0.0.1:9/hook"
+        );
+        assert_eq!(
+            c.notify.slack.as_ref().unwrap().filter.min_priority,
+            Some(fa_model::Priority::Error)
+        );
+        assert_eq!(
+            c.retention.policy().unwrap().max_age,
+            Some(chrono::Duration::days(7))
+        );
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(Config::from_toml("[server]\nlisten_on = \"x\"", "t").is_err());
+        let mut c = Config::default();
+        let e = c.apply_env(|k| (k == "FALCO_ANALYST_QUEUE_CAPACITY").then(|| "lots".to_string()));
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("FALCO_ANALYST_QUEUE_CAPACITY"));
+    }
+
+    #[test]
+    fn refuses_to_run_without_auth_except_on_loopback_when_asked() {
+        let mut c = Config::default();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no authentication"));
+        c.server.insecure_no_auth = true;
+        c.validate().unwrap();
+        c.server.listen = "0.0.0.0:2802".into();
+        assert!(c.validate().unwrap_err().to_string().contains("loopback"));
+        c.auth.token = Some("short".into());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("16 characters"));
+        c.auth.token = Some("a-long-enough-token".into());
+        c.validate().unwrap();
+        c.server.tls_cert = Some("cert.pem".into());
+        assert!(c.validate().unwrap_err().to_string().contains("TLS"));
+    }
+}

@@ -1,0 +1,214 @@
+//! Prometheus metrics, one registry per server (tests run several in one process).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrioritySource {
+    pub priority: String,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabel {
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkOutcome {
+    pub sink: String,
+    pub outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub alerts_received: Family<PrioritySource, Counter>,
+    pub alerts_duplicate: Counter,
+    pub alerts_rejected: Family<ReasonLabel, Counter>,
+    pub ingest_throttled: Family<ReasonLabel, Counter>,
+    pub unauthorized: Counter,
+    pub ingest_seconds: Histogram,
+    pub reports: Family<VerdictLabel, Counter>,
+    pub analysis_errors: Counter,
+    pub queue_depth: Gauge,
+    pub queue_capacity: Gauge,
+    pub store_commit_seconds: Histogram,
+    pub store_batch_alerts: Histogram,
+    pub store_errors: Counter,
+    pub store_read_seconds: Histogram,
+    pub llm_requests: Family<OutcomeLabel, Counter>,
+    pub llm_seconds: Histogram,
+    pub notifications: Family<SinkOutcome, Counter>,
+    pub notifications_dropped: Counter,
+    pub retention_deleted: Counter,
+}
+
+fn latency() -> Histogram {
+    // 50 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.00005, 2.0, 19))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("falco_analyst");
+        let m = Metrics {
+            alerts_received: Family::default(),
+            alerts_duplicate: Counter::default(),
+            alerts_rejected: Family::default(),
+            ingest_throttled: Family::default(),
+            unauthorized: Counter::default(),
+            ingest_seconds: latency(),
+            reports: Family::default(),
+            analysis_errors: Counter::default(),
+            queue_depth: Gauge::default(),
+            queue_capacity: Gauge::default(),
+            store_commit_seconds: latency(),
+            store_batch_alerts: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            store_errors: Counter::default(),
+            store_read_seconds: latency(),
+            llm_requests: Family::default(),
+            llm_seconds: latency(),
+            notifications: Family::default(),
+            notifications_dropped: Counter::default(),
+            retention_deleted: Counter::default(),
+            registry: Registry::default(),
+        };
+        r.register(
+            "alerts_received",
+            "Alerts accepted at ingest, by priority and source",
+            m.alerts_received.clone(),
+        );
+        r.register(
+            "alerts_duplicate",
+            "Alerts whose uuid was already stored (redeliveries)",
+            m.alerts_duplicate.clone(),
+        );
+        r.register(
+            "alerts_rejected",
+            "Records rejected at ingest and dead-lettered, by reason",
+            m.alerts_rejected.clone(),
+        );
+        r.register(
+            "ingest_throttled",
+            "Ingest requests refused for back-pressure (429/503), by reason",
+            m.ingest_throttled.clone(),
+        );
+        r.register(
+            "unauthorized_requests",
+            "Requests refused for missing or wrong credentials",
+            m.unauthorized.clone(),
+        );
+        r.register(
+            "ingest_request_seconds",
+            "Ingest request latency, body read to response",
+            m.ingest_seconds.clone(),
+        );
+        r.register("reports", "Alerts analysed, by verdict", m.reports.clone());
+        r.register(
+            "analysis_errors",
+            "Stored alerts that could not be analysed",
+            m.analysis_errors.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Alerts stored and waiting for analysis",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "queue_capacity",
+            "Analysis queue capacity",
+            m.queue_capacity.clone(),
+        );
+        r.register(
+            "store_commit_seconds",
+            "Store transaction latency (one group commit)",
+            m.store_commit_seconds.clone(),
+        );
+        r.register(
+            "store_batch_alerts",
+            "Alerts per group commit",
+            m.store_batch_alerts.clone(),
+        );
+        r.register(
+            "store_errors",
+            "Failed store transactions",
+            m.store_errors.clone(),
+        );
+        r.register(
+            "store_read_seconds",
+            "Store query latency for the API",
+            m.store_read_seconds.clone(),
+        );
+        r.register(
+            "llm_requests",
+            "LLM requests, by outcome",
+            m.llm_requests.clone(),
+        );
+        r.register(
+            "llm_request_seconds",
+            "LLM request latency",
+            m.llm_seconds.clone(),
+        );
+        r.register(
+            "notifications",
+            "Notifications, by sink and outcome",
+            m.notifications.clone(),
+        );
+        r.register(
+            "notifications_dropped",
+            "Notifications dropped because the notifier queue was full",
+            m.notifications_dropped.clone(),
+        );
+        r.register(
+            "retention_deleted_alerts",
+            "Alerts deleted by retention",
+            m.retention_deleted.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
+    /// The Prometheus/OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        if prometheus_client::encoding::text::encode(&mut s, &self.registry).is_err() {
+            s.clear();
+        }
+        s
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.alerts_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn throttled(&self, reason: &str) {
+        self.ingest_throttled
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

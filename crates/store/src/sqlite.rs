@@ -1,0 +1,699 @@
+//! SQLite implementation of [`Store`]: WAL mode, one writer, many readers.
+
+use crate::types::*;
+use crate::{Store, StoreError};
+use fa_model::{Priority, VerdictKind};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+use std::path::Path;
+use std::time::Duration;
+
+/// Versioned migrations, applied in order at open. Never edit a released one: add the next.
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// A commit is durable against a crash of the process (`kill -9`) but the last
+    /// transactions may roll back on power loss or an OS crash. The WAL is fsynced at
+    /// checkpoints. Much faster.
+    #[default]
+    Normal,
+    /// Every commit fsyncs the WAL: durable against power loss too.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: u32,
+    /// How long a connection waits for a lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            cache_kib: 64 * 1024,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating it if needed) the database for writing and apply pending migrations.
+    pub fn open(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        // journal_mode returns a row, so it is queried rather than executed.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "cannot switch the database to WAL mode (it stays in `{mode}` mode)"
+            )));
+        }
+        let sync = match opts.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync};
+             PRAGMA cache_size = -{};
+             PRAGMA temp_store = MEMORY;
+             PRAGMA foreign_keys = OFF;",
+            opts.cache_kib
+        ))?;
+        let mut s = SqliteStore { conn };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Open an existing database for reading only (API queries). Call after [`open`] has
+    /// created and migrated it.
+    ///
+    /// [`open`]: SqliteStore::open
+    pub fn open_reader(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        conn.execute_batch(&format!(
+            "PRAGMA query_only = ON; PRAGMA cache_size = -{};",
+            (opts.cache_kib / 4).max(1024)
+        ))?;
+        let s = SqliteStore { conn };
+        let v = s.schema_version()?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if v > known {
+            return Err(StoreError::SchemaTooNew { found: v, known });
+        }
+        Ok(s)
+    }
+
+    /// The schema version applied (0 for a new database).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !exists {
+            return Ok(0);
+        }
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version INTEGER PRIMARY KEY,
+                 applied_at INTEGER NOT NULL
+             )",
+        )?;
+        let current = self.schema_version()?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)
+                .map_err(|source| StoreError::Migration {
+                    version: *version,
+                    source,
+                })?;
+            tx.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+                params![version, to_nanos(chrono::Utc::now())],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Move the WAL's content into the database file and truncate it (at shutdown).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        Ok(())
+    }
+}
+
+fn priority_from_level(l: Option<i64>) -> Option<Priority> {
+    let l = l?;
+    Priority::ALL
+        .into_iter()
+        .find(|p| i64::from(p.level()) == l)
+}
+
+fn verdict_from(s: Option<String>) -> Result<Option<VerdictKind>, rusqlite::Error> {
+    match s {
+        None => Ok(None),
+        Some(s) => s.parse::<VerdictKind>().map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+        }),
+    }
+}
+
+fn verdict_required(s: String) -> Result<VerdictKind, rusqlite::Error> {
+    verdict_from(Some(s))?.ok_or(rusqlite::Error::InvalidQuery)
+}
+
+const ALERT_COLUMNS: &str =
+    "id, uuid, received_at, ts, rule, priority, source, hostname, namespace, \
+                             analyzed, verdict, score, fingerprint, incident_id";
+
+fn alert_row(r: &Row<'_>) -> Result<AlertRow, rusqlite::Error> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        uuid: r.get(1)?,
+        received_at: from_nanos(r.get(2)?),
+        time: from_nanos(r.get(3)?),
+        rule: r.get(4)?,
+        priority: priority_from_level(r.get(5)?),
+        source: r.get(6)?,
+        hostname: r.get(7)?,
+        namespace: r.get(8)?,
+        analyzed: r.get::<_, i64>(9)? != 0,
+        verdict: verdict_from(r.get(10)?)?,
+        score: r.get::<_, Option<f64>>(11)?.map(|s| s as f32),
+        fingerprint: r.get(12)?,
+        incident_id: r.get(13)?,
+    })
+}
+
+const CLUSTER_COLUMNS: &str = "fingerprint, rule, count, first_seen, last_seen, verdict, \
+                               representative_uuid, location, activity";
+
+fn cluster_row(r: &Row<'_>) -> Result<ClusterRow, rusqlite::Error> {
+    Ok(ClusterRow {
+        fingerprint: r.get(0)?,
+        rule: r.get(1)?,
+        count: r.get::<_, i64>(2)?.max(0) as u64,
+        first_seen: from_nanos(r.get(3)?),
+        last_seen: from_nanos(r.get(4)?),
+        verdict: verdict_required(r.get(5)?)?,
+        representative_uuid: r.get(6)?,
+        location: r.get(7)?,
+        activity: r.get(8)?,
+    })
+}
+
+const INCIDENT_COLUMNS: &str =
+    "id, entity, first_seen, last_seen, alert_count, verdict, updated_at, body";
+
+fn incident_row(r: &Row<'_>) -> Result<IncidentRow, rusqlite::Error> {
+    Ok(IncidentRow {
+        id: r.get(0)?,
+        entity: r.get(1)?,
+        first_seen: r.get(2)?,
+        last_seen: r.get(3)?,
+        alert_count: r.get::<_, i64>(4)?.max(0) as u64,
+        verdict: verdict_required(r.get(5)?)?,
+        updated_at: r.get(6)?,
+        body: r.get(7)?,
+    })
+}
+
+/// Cursors for keyset pages are row ids; for offset pages, offsets. Both are plain integers
+/// the client passes back unchanged; anything else starts from the beginning.
+fn cursor_int(c: &Option<String>) -> Option<i64> {
+    c.as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+}
+
+fn limit_of(p: &PageRequest) -> usize {
+    p.limit.clamp(1, 1000)
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, b: &WriteBatch) -> Result<Vec<Inserted>, StoreError> {
+        let mut out = Vec::with_capacity(b.alerts.len());
+        let tx = self.conn.transaction()?;
+        {
+            if !b.alerts.is_empty() {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (uuid) DO NOTHING",
+                )?;
+                for a in &b.alerts {
+                    let n = ins.execute(params![
+                        a.uuid,
+                        a.received_at,
+                        a.time.unwrap_or(a.received_at),
+                        a.rule,
+                        a.priority.map(|p| i64::from(p.level())),
+                        a.source,
+                        a.hostname,
+                        a.namespace,
+                        a.body,
+                    ])?;
+                    out.push(if n == 1 {
+                        Inserted::New(tx.last_insert_rowid())
+                    } else {
+                        Inserted::Duplicate
+                    });
+                }
+            }
+            if !b.dead_letters.is_empty() {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO dead_letters (received_at, origin, reason_kind, reason, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for d in &b.dead_letters {
+                    ins.execute(params![
+                        d.received_at,
+                        d.origin,
+                        d.reason_kind,
+                        d.reason,
+                        d.raw
+                    ])?;
+                }
+            }
+            if !b.analyses.is_empty() {
+                let mut upd = tx.prepare_cached(
+                    "UPDATE alerts SET analyzed = 1, verdict = ?2, score = ?3, fingerprint = ?4,
+                            incident_id = ?5, verdict_json = ?6
+                     WHERE id = ?1 AND analyzed = 0",
+                )?;
+                let mut rep = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO reports (alert_id, created_at, body) VALUES (?1, ?2, ?3)",
+                )?;
+                // All SET expressions see the row as it was, so the rank comparison in the
+                // verdict CASE uses the old rank.
+                let mut clu = tx.prepare_cached(
+                    "INSERT INTO clusters (fingerprint, rule, count, first_seen, last_seen, verdict,
+                                           verdict_rank, representative_uuid, location, activity)
+                     VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (fingerprint) DO UPDATE SET
+                         count = count + 1,
+                         first_seen = min(first_seen, excluded.first_seen),
+                         last_seen = max(last_seen, excluded.last_seen),
+                         verdict = CASE WHEN excluded.verdict_rank > verdict_rank
+                                        THEN excluded.verdict ELSE verdict END,
+                         verdict_rank = max(verdict_rank, excluded.verdict_rank)",
+                )?;
+                for a in &b.analyses {
+                    let n = upd.execute(params![
+                        a.alert_id,
+                        a.verdict.as_str(),
+                        f64::from(a.score),
+                        a.fingerprint,
+                        a.incident_id,
+                        a.verdict_json,
+                    ])?;
+                    // Already analysed (a repeated delivery to the analysers): counting it
+                    // again would inflate its cluster.
+                    if n == 0 {
+                        continue;
+                    }
+                    if let Some(r) = &a.report_json {
+                        rep.execute(params![a.alert_id, a.analyzed_at, r])?;
+                    }
+                    let c = &a.cluster;
+                    clu.execute(params![
+                        a.fingerprint,
+                        c.rule,
+                        c.time,
+                        c.verdict.as_str(),
+                        verdict_rank(c.verdict),
+                        c.uuid,
+                        c.location,
+                        c.activity,
+                    ])?;
+                }
+            }
+            if !b.incidents.is_empty() {
+                let mut up = tx.prepare_cached(
+                    "INSERT INTO incidents (id, entity, first_seen, last_seen, alert_count, verdict, updated_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET
+                         entity = excluded.entity, first_seen = excluded.first_seen,
+                         last_seen = excluded.last_seen, alert_count = excluded.alert_count,
+                         verdict = excluded.verdict, updated_at = excluded.updated_at,
+                         body = excluded.body",
+                )?;
+                for i in &b.incidents {
+                    up.execute(params![
+                        i.id,
+                        i.entity,
+                        i.first_seen,
+                        i.last_seen,
+                        i.alert_count as i64,
+                        i.verdict.as_str(),
+                        i.updated_at,
+                        i.body,
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn apply_retention(
+        &mut self,
+        p: &RetentionPolicy,
+        now: Nanos,
+        chunk: usize,
+    ) -> Result<RetentionOutcome, StoreError> {
+        let chunk = chunk.max(1);
+        let mut o = RetentionOutcome::default();
+        let cutoff = p
+            .max_age
+            .and_then(|a| a.num_nanoseconds())
+            .map(|a| now.saturating_sub(a));
+        let tx = self.conn.transaction()?;
+        {
+            let mut ids: Vec<i64> = Vec::new();
+            if let Some(cut) = cutoff {
+                let mut q = tx.prepare_cached(
+                    "SELECT id FROM alerts WHERE analyzed = 1 AND received_at < ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let rows = q.query_map(params![cut, chunk as i64], |r| r.get::<_, i64>(0))?;
+                for id in rows {
+                    ids.push(id?);
+                }
+            }
+            if let Some(max) = p.max_alerts {
+                // The newest `max` alerts stay; everything analysed below the boundary goes.
+                let boundary: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                        params![max as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let (Some(b), true) = (boundary, ids.len() < chunk) {
+                    let after = ids.last().copied().unwrap_or(0);
+                    let mut q = tx.prepare_cached(
+                        "SELECT id FROM alerts WHERE analyzed = 1 AND id <= ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    )?;
+                    let rows = q.query_map(params![b, after, (chunk - ids.len()) as i64], |r| {
+                        r.get::<_, i64>(0)
+                    })?;
+                    for id in rows {
+                        ids.push(id?);
+                    }
+                }
+            }
+            {
+                let mut da = tx.prepare_cached("DELETE FROM alerts WHERE id = ?1")?;
+                let mut dr = tx.prepare_cached("DELETE FROM reports WHERE alert_id = ?1")?;
+                for id in &ids {
+                    o.alerts_deleted += da.execute([id])? as u64;
+                    dr.execute([id])?;
+                }
+            }
+            o.more |= ids.len() >= chunk;
+
+            if let Some(cut) = cutoff {
+                let n = tx.execute(
+                    "DELETE FROM dead_letters WHERE id IN
+                       (SELECT id FROM dead_letters WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
+                    params![cut, chunk as i64],
+                )?;
+                o.dead_letters_deleted += n as u64;
+                o.more |= n >= chunk;
+                let n = tx.execute(
+                    "DELETE FROM clusters WHERE fingerprint IN
+                       (SELECT fingerprint FROM clusters WHERE last_seen < ?1 LIMIT ?2)",
+                    params![cut, chunk as i64],
+                )?;
+                o.clusters_deleted += n as u64;
+                o.more |= n >= chunk;
+                let n = tx.execute(
+                    "DELETE FROM incidents WHERE id IN
+                       (SELECT id FROM incidents WHERE updated_at < ?1 LIMIT ?2)",
+                    params![cut, chunk as i64],
+                )?;
+                o.incidents_deleted += n as u64;
+                o.more |= n >= chunk;
+            }
+            if let Some(max) = p.max_dead_letters {
+                let boundary: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                        params![max as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(b) = boundary {
+                    let n = tx.execute(
+                        "DELETE FROM dead_letters WHERE id IN
+                           (SELECT id FROM dead_letters WHERE id <= ?1 ORDER BY id LIMIT ?2)",
+                        params![b, chunk as i64],
+                    )?;
+                    o.dead_letters_deleted += n as u64;
+                    o.more |= n >= chunk;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(o)
+    }
+
+    fn unanalyzed(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: usize,
+    ) -> Result<Vec<UnanalyzedAlert>, StoreError> {
+        let mut q = self.conn.prepare_cached(
+            "SELECT id, uuid, body FROM alerts
+             WHERE analyzed = 0 AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = q.query_map(params![after, up_to, limit as i64], |r| {
+            Ok(UnanalyzedAlert {
+                id: r.get(0)?,
+                uuid: r.get(1)?,
+                body: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn max_alert_id(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?)
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+        };
+        Ok(StoreStats {
+            alerts: count("SELECT count(*) FROM alerts")?,
+            unanalyzed: count("SELECT count(*) FROM alerts WHERE analyzed = 0")?,
+            clusters: count("SELECT count(*) FROM clusters")?,
+            incidents: count("SELECT count(*) FROM incidents")?,
+            dead_letters: count("SELECT count(*) FROM dead_letters")?,
+        })
+    }
+
+    fn list_alerts(
+        &self,
+        f: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AlertRow>, StoreError> {
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        let mut cond = |sql_part: &str, v: SqlValue| {
+            args.push(v);
+            sql.push_str(&format!(" AND {sql_part} ?{}", args.len()));
+        };
+        if let Some(p) = f.priority {
+            cond("priority =", SqlValue::Integer(i64::from(p.level())));
+        }
+        if let Some(p) = f.min_priority {
+            cond("priority >=", SqlValue::Integer(i64::from(p.level())));
+        }
+        if let Some(r) = &f.rule {
+            cond("rule =", SqlValue::Text(r.clone()));
+        }
+        if let Some(v) = f.verdict {
+            cond("verdict =", SqlValue::Text(v.as_str().into()));
+        }
+        if let Some(s) = &f.source {
+            cond("source =", SqlValue::Text(s.clone()));
+        }
+        if let Some(h) = &f.hostname {
+            cond("hostname =", SqlValue::Text(h.clone()));
+        }
+        if let Some(n) = &f.namespace {
+            cond("namespace =", SqlValue::Text(n.clone()));
+        }
+        if let Some(fp) = &f.fingerprint {
+            cond("fingerprint =", SqlValue::Text(fp.clone()));
+        }
+        if let Some(i) = &f.incident_id {
+            cond("incident_id =", SqlValue::Text(i.clone()));
+        }
+        if let Some(a) = f.analyzed {
+            cond("analyzed =", SqlValue::Integer(i64::from(a)));
+        }
+        if let Some(t) = f.since {
+            cond("ts >=", SqlValue::Integer(t));
+        }
+        if let Some(t) = f.until {
+            cond("ts <", SqlValue::Integer(t));
+        }
+        if let Some(c) = cursor_int(&page.cursor) {
+            cond("id <", SqlValue::Integer(c));
+        }
+        let limit = limit_of(page);
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut q = self.conn.prepare(&sql)?;
+        let mut items = q
+            .query_map(params_from_iter(args), alert_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|a| a.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    fn get_alert(&self, uuid: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS}, body, verdict_json,
+                    (SELECT body FROM reports WHERE alert_id = alerts.id)
+             FROM alerts WHERE uuid = ?1"
+        ))?;
+        Ok(q.query_row([uuid], |r| {
+            Ok(AlertRecord {
+                row: alert_row(r)?,
+                body: r.get(14)?,
+                verdict_json: r.get(15)?,
+                report_json: r.get(16)?,
+            })
+        })
+        .optional()?)
+    }
+
+    fn list_clusters(
+        &self,
+        f: &ClusterFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ClusterRow>, StoreError> {
+        let mut sql = format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(r) = &f.rule {
+            args.push(SqlValue::Text(r.clone()));
+            sql.push_str(&format!(" AND rule = ?{}", args.len()));
+        }
+        if let Some(v) = f.verdict {
+            args.push(SqlValue::Text(v.as_str().into()));
+            sql.push_str(&format!(" AND verdict = ?{}", args.len()));
+        }
+        let limit = limit_of(page);
+        let offset = cursor_int(&page.cursor).unwrap_or(0);
+        sql.push_str(&format!(
+            " ORDER BY last_seen DESC, fingerprint LIMIT {} OFFSET {offset}",
+            limit + 1
+        ));
+        let mut q = self.conn.prepare(&sql)?;
+        let mut items = q
+            .query_map(params_from_iter(args), cluster_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
+        items.truncate(limit);
+        Ok(Page { items, next_cursor })
+    }
+
+    fn get_cluster(&self, fingerprint: &str) -> Result<Option<ClusterRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE fingerprint = ?1"
+        ))?;
+        Ok(q.query_row([fingerprint], cluster_row).optional()?)
+    }
+
+    fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
+        let limit = limit_of(page);
+        let offset = cursor_int(&page.cursor).unwrap_or(0);
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY updated_at DESC, id LIMIT ?1 OFFSET ?2"
+        ))?;
+        let mut items = q
+            .query_map(params![(limit + 1) as i64, offset], incident_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
+        items.truncate(limit);
+        Ok(Page { items, next_cursor })
+    }
+
+    fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
+        ))?;
+        Ok(q.query_row([id], incident_row).optional()?)
+    }
+
+    fn list_dead_letters(&self, page: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError> {
+        let limit = limit_of(page);
+        let before = cursor_int(&page.cursor).unwrap_or(i64::MAX);
+        let mut q = self.conn.prepare_cached(
+            "SELECT id, received_at, origin, reason_kind, reason, raw FROM dead_letters
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut items = q
+            .query_map(params![before, (limit + 1) as i64], |r| {
+                Ok(DeadLetterRow {
+                    id: r.get(0)?,
+                    received_at: from_nanos(r.get(1)?),
+                    origin: r.get(2)?,
+                    reason_kind: r.get(3)?,
+                    reason: r.get(4)?,
+                    raw: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|d| d.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT value FROM llm_cache WHERE key = ?1")?;
+        Ok(q.query_row([key], |r| r.get(0)).optional()?)
+    }
+
+    fn llm_cache_put(&mut self, key: &str, value: &str, now: Nanos) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO llm_cache (key, created_at, value) VALUES (?1, ?2, ?3)",
+            params![key, now, value],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,416 @@
+use fa_model::{Priority, VerdictKind};
+use fa_store::*;
+use std::path::Path;
+
+fn alert(uuid: &str, rule: &str, prio: Priority, host: &str, t: Nanos) -> NewAlert {
+    NewAlert {
+        uuid: uuid.into(),
+        received_at: t,
+        time: Some(t),
+        rule: rule.into(),
+        priority: Some(prio),
+        source: Some("syscall".into()),
+        hostname: Some(host.into()),
+        namespace: Some("default".into()),
+        body: format!(r#"{{"rule":"{rule}","priority":"{prio}","uuid":"{uuid}"}}"#),
+    }
+}
+
+fn analysis(id: i64, uuid: &str, fp: &str, v: VerdictKind, t: Nanos) -> Analysis {
+    Analysis {
+        alert_id: id,
+        verdict: v,
+        score: 3.5,
+        verdict_json: "{}".into(),
+        fingerprint: fp.into(),
+        incident_id: None,
+        report_json: Some(format!(r#"{{"id":"{uuid}"}}"#)),
+        cluster: ClusterUpdate {
+            rule: "R".into(),
+            time: t,
+            verdict: v,
+            uuid: uuid.into(),
+            location: "host:h".into(),
+            activity: "sh".into(),
+        },
+        analyzed_at: t,
+    }
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(&dir.join("db.sqlite"), &SqliteOptions::default()).unwrap()
+}
+
+fn ids(out: &[Inserted]) -> Vec<i64> {
+    out.iter()
+        .filter_map(|i| match i {
+            Inserted::New(id) => Some(*id),
+            Inserted::Duplicate => None,
+        })
+        .collect()
+}
+
+#[test]
+fn migrations_are_versioned_and_applied_once() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+    drop(s);
+    // Re-opening applies nothing again (a second CREATE TABLE would fail).
+    let s = open(d.path());
+    assert_eq!(s.schema_version().unwrap(), 1);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_version() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    drop(s);
+    let c = rusqlite::Connection::open(d.path().join("db.sqlite")).unwrap();
+    c.execute("INSERT INTO schema_version VALUES (99, 0)", [])
+        .unwrap();
+    drop(c);
+    let e = SqliteStore::open(&d.path().join("db.sqlite"), &SqliteOptions::default()).unwrap_err();
+    assert!(
+        matches!(e, StoreError::SchemaTooNew { found: 99, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_same_uuid_is_stored_once() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let b = WriteBatch {
+        alerts: vec![
+            alert("u1", "R", Priority::Warning, "h", 1),
+            alert("u1", "R", Priority::Warning, "h", 1),
+        ],
+        ..Default::default()
+    };
+    let out = s.write(&b).unwrap();
+    assert!(matches!(out[0], Inserted::New(_)));
+    assert_eq!(out[1], Inserted::Duplicate);
+    let again = s
+        .write(&WriteBatch {
+            alerts: vec![alert("u1", "R", Priority::Warning, "h", 1)],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(again, vec![Inserted::Duplicate]);
+    assert_eq!(s.stats().unwrap().alerts, 1);
+}
+
+#[test]
+fn analyses_count_each_alert_once_in_its_cluster_and_keep_the_worst_verdict() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let out = s
+        .write(&WriteBatch {
+            alerts: vec![
+                alert("a", "R", Priority::Notice, "h", 10),
+                alert("b", "R", Priority::Notice, "h", 20),
+                alert("c", "R", Priority::Notice, "h", 5),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    let ids = ids(&out);
+    assert_eq!(s.unanalyzed(0, i64::MAX, 10).unwrap().len(), 3);
+    s.write(&WriteBatch {
+        analyses: vec![
+            analysis(ids[0], "a", "fp1", VerdictKind::Benign, 10),
+            analysis(ids[1], "b", "fp1", VerdictKind::Malicious, 20),
+            // The same alert analysed twice must not count twice.
+            analysis(ids[1], "b", "fp1", VerdictKind::Malicious, 20),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    s.write(&WriteBatch {
+        analyses: vec![analysis(ids[2], "c", "fp1", VerdictKind::Suspicious, 5)],
+        ..Default::default()
+    })
+    .unwrap();
+    let c = s.get_cluster("fp1").unwrap().unwrap();
+    assert_eq!(c.count, 3);
+    assert_eq!(c.verdict, VerdictKind::Malicious);
+    assert_eq!(c.representative_uuid, "a");
+    assert_eq!(c.first_seen, from_nanos(5));
+    assert_eq!(c.last_seen, from_nanos(20));
+    assert!(s.unanalyzed(0, i64::MAX, 10).unwrap().is_empty());
+    let rec = s.get_alert("b").unwrap().unwrap();
+    assert!(rec.row.analyzed);
+    assert_eq!(rec.row.verdict, Some(VerdictKind::Malicious));
+    assert_eq!(rec.report_json.as_deref(), Some(r#"{"id":"b"}"#));
+}
+
+#[test]
+fn unanalyzed_scan_respects_its_bounds() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let alerts = (0..10)
+        .map(|i| alert(&format!("u{i}"), "R", Priority::Notice, "h", i))
+        .collect();
+    s.write(&WriteBatch {
+        alerts,
+        ..Default::default()
+    })
+    .unwrap();
+    let max = s.max_alert_id().unwrap();
+    assert_eq!(max, 10);
+    let first = s.unanalyzed(0, 6, 4).unwrap();
+    assert_eq!(
+        first.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    let rest = s.unanalyzed(4, 6, 4).unwrap();
+    assert_eq!(rest.iter().map(|a| a.id).collect::<Vec<_>>(), vec![5, 6]);
+}
+
+#[test]
+fn filters_and_pages_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let mut alerts = Vec::new();
+    for i in 0..25 {
+        let prio = if i % 5 == 0 {
+            Priority::Critical
+        } else {
+            Priority::Notice
+        };
+        let host = if i % 2 == 0 { "even" } else { "odd" };
+        alerts.push(alert(
+            &format!("u{i}"),
+            if i < 20 { "R" } else { "S" },
+            prio,
+            host,
+            i * 1000,
+        ));
+    }
+    s.write(&WriteBatch {
+        alerts,
+        ..Default::default()
+    })
+    .unwrap();
+    let r = ReaderCheck(
+        SqliteStore::open_reader(&d.path().join("db.sqlite"), &SqliteOptions::default()).unwrap(),
+    );
+
+    let crit =
+        r.0.list_alerts(
+            &AlertFilter {
+                min_priority: Some(Priority::Error),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(crit.items.len(), 5);
+    assert!(crit
+        .items
+        .iter()
+        .all(|a| a.priority == Some(Priority::Critical)));
+
+    let f = AlertFilter {
+        rule: Some("R".into()),
+        hostname: Some("even".into()),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p =
+            r.0.list_alerts(
+                &f,
+                &PageRequest {
+                    limit: 3,
+                    cursor: cursor.clone(),
+                },
+            )
+            .unwrap();
+        seen.extend(p.items.iter().map(|a| a.uuid.clone()));
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // 10 even of the first 20, newest first, no repeats across pages.
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen[0], "u18");
+    assert_eq!(seen[9], "u0");
+
+    let window = AlertFilter {
+        since: Some(5000),
+        until: Some(8000),
+        ..Default::default()
+    };
+    let w = r.0.list_alerts(&window, &PageRequest::default()).unwrap();
+    assert_eq!(
+        w.items.iter().map(|a| a.uuid.as_str()).collect::<Vec<_>>(),
+        vec!["u7", "u6", "u5"]
+    );
+
+    let none =
+        r.0.list_alerts(
+            &AlertFilter {
+                verdict: Some(VerdictKind::Malicious),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert!(none.items.is_empty());
+    // A reader never writes.
+    let mut ro = r.0;
+    assert!(ro
+        .write(&WriteBatch {
+            alerts: vec![alert("x", "R", Priority::Notice, "h", 0)],
+            ..Default::default()
+        })
+        .is_err());
+}
+
+struct ReaderCheck(SqliteStore);
+
+#[test]
+fn retention_removes_old_and_excess_analysed_alerts_only() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let alerts = (0..10)
+        .map(|i| alert(&format!("u{i}"), "R", Priority::Notice, "h", i * 100))
+        .collect();
+    let out = s
+        .write(&WriteBatch {
+            alerts,
+            ..Default::default()
+        })
+        .unwrap();
+    let ids = ids(&out);
+    // Analyse all but u0 and u1.
+    let analyses = ids[2..]
+        .iter()
+        .enumerate()
+        .map(|(k, id)| analysis(*id, &format!("u{}", k + 2), "fp", VerdictKind::Benign, 0))
+        .collect();
+    s.write(&WriteBatch {
+        analyses,
+        ..Default::default()
+    })
+    .unwrap();
+
+    let policy = RetentionPolicy {
+        max_age: Some(chrono::Duration::nanoseconds(550)),
+        ..Default::default()
+    };
+    // now = 1000: cutoff 450, so u0..u4 are old; u0 and u1 are not analysed and stay.
+    let mut total = 0;
+    loop {
+        let o = s.apply_retention(&policy, 1000, 2).unwrap();
+        total += o.alerts_deleted;
+        if !o.more {
+            break;
+        }
+    }
+    assert_eq!(total, 3);
+    assert!(s.get_alert("u0").unwrap().is_some());
+    assert!(s.get_alert("u2").unwrap().is_none());
+    assert!(s.get_alert("u5").unwrap().is_some());
+
+    let policy = RetentionPolicy {
+        max_alerts: Some(3),
+        ..Default::default()
+    };
+    let o = s.apply_retention(&policy, 1000, 100).unwrap();
+    assert_eq!(o.alerts_deleted, 2, "{o:?}");
+    let left: Vec<String> = s
+        .list_alerts(&AlertFilter::default(), &PageRequest::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.uuid)
+        .collect();
+    assert_eq!(left, vec!["u9", "u8", "u7", "u1", "u0"]);
+}
+
+#[test]
+fn dead_letters_keep_raw_bytes_and_page() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let dl = |i: u8| NewDeadLetter {
+        received_at: i64::from(i),
+        origin: "POST /".into(),
+        reason_kind: "json_syntax".into(),
+        reason: "bad".into(),
+        raw: vec![0xff, i, b'{'],
+    };
+    s.write(&WriteBatch {
+        dead_letters: (0..5).map(dl).collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    let p = s
+        .list_dead_letters(&PageRequest {
+            limit: 2,
+            cursor: None,
+        })
+        .unwrap();
+    assert_eq!(p.items.len(), 2);
+    assert_eq!(p.items[0].raw, vec![0xff, 4, b'{']);
+    let p2 = s
+        .list_dead_letters(&PageRequest {
+            limit: 10,
+            cursor: p.next_cursor,
+        })
+        .unwrap();
+    assert_eq!(p2.items.len(), 3);
+    assert!(p2.next_cursor.is_none());
+    let o = s
+        .apply_retention(
+            &RetentionPolicy {
+                max_dead_letters: Some(2),
+                ..Default::default()
+            },
+            0,
+            100,
+        )
+        .unwrap();
+    assert_eq!(o.dead_letters_deleted, 3);
+}
+
+#[test]
+fn incidents_upsert_and_llm_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let inc = |n: u64, v: VerdictKind| IncidentRow {
+        id: "inc-1".into(),
+        entity: "container:abc".into(),
+        first_seen: Some(1),
+        last_seen: Some(n as i64),
+        alert_count: n,
+        verdict: v,
+        updated_at: n as i64,
+        body: format!("{{\"alert_count\":{n}}}"),
+    };
+    s.write(&WriteBatch {
+        incidents: vec![inc(2, VerdictKind::Suspicious)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.write(&WriteBatch {
+        incidents: vec![inc(3, VerdictKind::Malicious)],
+        ..Default::default()
+    })
+    .unwrap();
+    let all = s.list_incidents(&PageRequest::default()).unwrap();
+    assert_eq!(all.items.len(), 1);
+    assert_eq!(all.items[0].alert_count, 3);
+    assert_eq!(
+        s.get_incident("inc-1").unwrap().unwrap().verdict,
+        VerdictKind::Malicious
+    );
+
+    assert_eq!(s.llm_cache_get("k").unwrap(), None);
+    s.llm_cache_put("k", "v", 1).unwrap();
+    assert_eq!(s.llm_cache_get("k").unwrap().as_deref(), Some("v"));
+}
