@@ -203,16 +203,23 @@ impl Engine {
         let escalation = (observed.progression >= 2).then(|| {
             format!(
                 "its {} shows tactics progressing ({}) within the correlation window",
-                crate::incident::entity_of(&alert),
+                observed.entity,
                 observed.tactics.join(" -> ")
             )
         });
-        let count = self.clusters.get(&fp).map_or(1, |c| c.count + 1);
+        let existing = self.clusters.get(&fp).map(|c| c.count);
+        let first = existing.is_none();
+        let need_report = self.cfg.every_alert || (first && self.cfg.keep_reports);
         let ctx = Context {
-            cluster_count: count,
+            cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
         };
-        let verdict = a.verdict(&alert, rule, &ctx);
+        // Reasons only for an alert that gets a report; the rest need kind and score.
+        let verdict = if need_report {
+            a.verdict(&alert, rule, &ctx)
+        } else {
+            crate::verdict::judge_score(&a.kb, &a.scoring, &alert, rule, &ctx)
+        };
 
         self.stats.alerts += 1;
         self.stats.verdicts.add(verdict.kind);
@@ -231,18 +238,15 @@ impl Engine {
 
         let mut out = Vec::new();
         let mut kept_alert: Option<Alert> = None;
-        let first = self.clusters.get(&fp).is_none();
-        let need_report = self.cfg.every_alert || (first && self.cfg.keep_reports);
         let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
-        let (summary_line, report_id) = match &report {
-            Some(r) => (r.summary.clone(), r.id.clone()),
-            None => (
-                alert.message().unwrap_or(alert.rule.as_str()).to_string(),
-                alert.report_id(),
-            ),
-        };
         self.incidents
-            .record(&alert, &verdict, &summary_line, &report_id);
+            .record_at(&observed.entity, fp, &alert, &verdict, || match &report {
+                Some(r) => (r.summary.clone(), r.id.clone()),
+                None => (
+                    alert.message().unwrap_or(alert.rule.as_str()).to_string(),
+                    alert.report_id(),
+                ),
+            });
 
         if first {
             let stored = if self.cfg.every_alert {
@@ -438,10 +442,27 @@ impl Engine {
             clusters_evicted: evicted,
             incidents_evicted,
             top_clusters,
-            incidents: incidents.to_vec(),
+            incidents_total: incidents.len() as u64,
+            incidents: most_severe(incidents, SUMMARY_INCIDENTS),
             noisy_benign,
         }
     }
+}
+
+/// Incidents a storm summary lists; the rest are counted.
+const SUMMARY_INCIDENTS: usize = 20;
+
+/// The `n` most severe incidents, most severe first: verdict, then score, then size.
+fn most_severe(incidents: &[IncidentReport], n: usize) -> Vec<IncidentReport> {
+    let mut v: Vec<&IncidentReport> = incidents.iter().collect();
+    v.sort_by(|a, b| {
+        b.verdict
+            .kind
+            .cmp(&a.verdict.kind)
+            .then(b.verdict.score.total_cmp(&a.verdict.score))
+            .then(b.alert_count.cmp(&a.alert_count))
+    });
+    v.into_iter().take(n).cloned().collect()
 }
 
 /// One line saying what a cluster's alerts did: process and command, or actor and action.

@@ -1,5 +1,6 @@
 //! Alert fingerprints: what makes two alerts "the same thing" for de-duplication.
 
+use fa_model::fields::FieldValueExt;
 use fa_model::Alert;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -41,11 +42,18 @@ const ACTOR_FIELDS: &[&str] = &[
 /// rule + (image, else host) + executable + normalised command line + parent + actor fields.
 pub fn fingerprint(alert: &Alert) -> Fingerprint {
     let mut h = Xxh3::new();
+    // One buffer for every normalised value of this alert.
+    let mut buf = String::new();
     let mut put = |label: &str, v: &str| {
         h.update(label.as_bytes());
         h.update(&[0]);
         h.update(v.as_bytes());
         h.update(&[0xff]);
+    };
+    let mut put_normalized = |label: &str, v: &str, put: &mut dyn FnMut(&str, &str)| {
+        buf.clear();
+        normalize_into(v, &mut buf);
+        put(label, &buf);
     };
     put("rule", alert.rule.as_str());
     match alert
@@ -60,25 +68,41 @@ pub fn fingerprint(alert: &Alert) -> Fingerprint {
         .or_else(|| alert.field("proc.exe"))
         .or_else(|| alert.field("proc.name"))
     {
-        put("exe", &normalize(&exe));
+        put_normalized("exe", &exe, &mut put);
     }
     if let Some(cmd) = alert.field("proc.cmdline") {
-        put("cmd", &normalize(&cmd));
+        put_normalized("cmd", &cmd, &mut put);
     }
     if let Some(p) = alert.field("proc.pname") {
         put("parent", &p);
     }
     if let Some(f) = alert.field("fd.name") {
-        put("fd", &normalize(&f));
+        put_normalized("fd", &f, &mut put);
     }
-    for f in ACTOR_FIELDS {
-        if let Some(v) = alert.field(f) {
-            put(f, &normalize(&v));
+    // One pass over the alert's fields instead of a lookup per actor field: most alerts
+    // (syscall) have none of them. Hashed in ACTOR_FIELDS order, as before.
+    let mut actors: [Option<std::borrow::Cow<'_, str>>; ACTOR_FIELDS.len()] = Default::default();
+    for (k, v) in &alert.output_fields {
+        if !(k.starts_with("ka.")
+            || k.starts_with("ct.")
+            || k.starts_with("gcp.")
+            || k.starts_with("github.")
+            || k.starts_with("okta."))
+        {
+            continue;
+        }
+        if let Some(i) = ACTOR_FIELDS.iter().position(|f| f == k) {
+            actors[i] = v.as_text();
+        }
+    }
+    for (f, v) in ACTOR_FIELDS.iter().zip(&actors) {
+        if let Some(v) = v {
+            put_normalized(f, v, &mut put);
         }
     }
     if alert.rule.is_unknown() {
         if let Some(m) = alert.message() {
-            put("msg", &normalize(m));
+            put_normalized("msg", m, &mut put);
         }
     }
     Fingerprint(h.digest())
@@ -88,6 +112,12 @@ pub fn fingerprint(alert: &Alert) -> Fingerprint {
 /// random-looking tokens (temp names, base64) become `#`, `<hex>` and `<rand>`.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    normalize_into(s, &mut out);
+    out
+}
+
+/// [`normalize`] appending to `out`.
+pub fn normalize_into(s: &str, out: &mut String) {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -97,7 +127,7 @@ pub fn normalize(s: &str) -> String {
             while i < bytes.len() && is_word(bytes[i] as char) {
                 i += 1;
             }
-            push_token(&s[start..i], &mut out);
+            push_token(&s[start..i], out);
         } else {
             // Non-word bytes (including multi-byte UTF-8) are copied as they are.
             let ch_len = utf8_len(c);
@@ -106,7 +136,6 @@ pub fn normalize(s: &str) -> String {
             i = end.max(i + 1);
         }
     }
-    out
 }
 
 fn utf8_len(first: u8) -> usize {

@@ -2,6 +2,7 @@
 //! sliding window form an incident with a timeline, its entities, the MITRE tactics in order,
 //! and a combined verdict that rises when tactics progress.
 
+use crate::fingerprint::Fingerprint;
 use crate::kb::KnowledgeBase;
 use crate::scoring::Scoring;
 use chrono::{DateTime, Duration, Utc};
@@ -10,8 +11,9 @@ use fa_model::{
 };
 use std::collections::{BTreeSet, HashMap};
 
-/// Timeline entries kept per incident; the rest are counted.
-const TIMELINE_CAP: usize = 500;
+/// Distinct activities listed per incident; the rest are counted. Repeats of one activity
+/// fold into its entry, so a storm on one container does not grow its incident.
+const TIMELINE_CAP: usize = 100;
 
 /// The entity an alert is about, most specific first.
 pub fn entity_of(alert: &Alert) -> String {
@@ -46,7 +48,11 @@ pub struct Incident {
     /// Tactic slugs in first-seen order.
     pub tactics: Vec<String>,
     pub entities: BTreeSet<String>,
+    /// Hashes of the (label, value) pairs already in `entities`.
+    entity_hashes: std::collections::HashSet<u64>,
     pub timeline: Vec<TimelineEntry>,
+    /// Where each activity's entry is in `timeline`.
+    timeline_index: HashMap<Fingerprint, u32>,
     pub timeline_dropped: u64,
     /// Longest chain of increasing tactic stages seen in time order, per ending stage.
     chain: Vec<u8>,
@@ -78,8 +84,11 @@ pub struct IncidentTracker {
 /// What an alert's arrival did to its incident, for the alert's own verdict.
 #[derive(Debug, Clone)]
 pub struct Observed {
+    /// The alert's entity, as [`entity_of`] names it.
+    pub entity: String,
     pub incident_id: String,
     pub progression: u8,
+    /// The incident's tactics in first-seen order, when `progression` is 2 or more (else empty).
     pub tactics: Vec<String>,
 }
 
@@ -139,7 +148,9 @@ impl IncidentTracker {
                 rules: BTreeSet::new(),
                 tactics: Vec::new(),
                 entities: BTreeSet::new(),
+                entity_hashes: std::collections::HashSet::new(),
                 timeline: Vec::new(),
+                timeline_index: HashMap::new(),
                 timeline_dropped: 0,
                 chain: vec![0; scoring.incident.stages.len()],
                 max_score: f32::MIN,
@@ -155,17 +166,23 @@ impl IncidentTracker {
             inc.first_seen = Some(inc.first_seen.map_or(t, |f| f.min(t)));
             inc.last_seen = Some(inc.last_seen.map_or(t, |l| l.max(t)));
         }
-        inc.rules.insert(alert.rule.to_string());
-        for (label, f) in [
-            ("container", "container.name"),
-            ("image", "container.image.repository"),
-            ("host", "hostname"),
-            ("pod", "k8s.pod.name"),
-            ("user", "user.name"),
-        ] {
-            if let Some(v) = alert.field(f) {
-                if inc.entities.len() < 64 {
-                    inc.entities.insert(format!("{label}:{v}"));
+        if !inc.rules.contains(alert.rule.as_str()) {
+            inc.rules.insert(alert.rule.to_string());
+        }
+        if inc.entities.len() < 64 {
+            for (label, f) in [
+                ("container", "container.name"),
+                ("image", "container.image.repository"),
+                ("host", "hostname"),
+                ("pod", "k8s.pod.name"),
+                ("user", "user.name"),
+            ] {
+                if let Some(v) = alert.field(f) {
+                    // Hash first: repeats (the common case) then cost no allocation.
+                    let h = xxhash_rust::xxh3::xxh3_64_with_seed(v.as_bytes(), label.len() as u64);
+                    if inc.entity_hashes.insert(h) && inc.entities.len() < 64 {
+                        inc.entities.insert(format!("{label}:{v}"));
+                    }
                 }
             }
         }
@@ -178,10 +195,17 @@ impl IncidentTracker {
                 inc.chain[s] = inc.chain[s].max(best_before + 1);
             }
         }
+        let progression = inc.progression();
         Observed {
+            entity,
             incident_id: inc.id.clone(),
-            progression: inc.progression(),
-            tactics: inc.tactics.clone(),
+            progression,
+            // Only an escalation message needs them.
+            tactics: if progression >= 2 {
+                inc.tactics.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -199,21 +223,58 @@ impl IncidentTracker {
     /// Record the alert's verdict and report in its (open) incident timeline.
     pub fn record(&mut self, alert: &Alert, verdict: &Verdict, summary: &str, report_id: &str) {
         let entity = entity_of(alert);
-        if let Some(inc) = self.open.get_mut(&entity) {
-            inc.max_score = inc.max_score.max(verdict.score);
-            inc.all_benign &= verdict.kind == VerdictKind::Benign;
-            if inc.timeline.len() < TIMELINE_CAP {
-                inc.timeline.push(TimelineEntry {
-                    time: alert.time,
-                    rule: alert.rule.to_string(),
-                    priority: alert.priority,
-                    verdict: Some(verdict.kind),
-                    summary: summary.to_string(),
-                    report_id: report_id.to_string(),
-                });
-            } else {
-                inc.timeline_dropped += 1;
+        let fp = crate::fingerprint::fingerprint(alert);
+        self.record_at(&entity, fp, alert, verdict, || {
+            (summary.to_string(), report_id.to_string())
+        });
+    }
+
+    /// [`record`](Self::record) when the caller already has the alert's entity (from
+    /// [`Observed`]) and fingerprint. `describe` gives the entry's summary and report id and is
+    /// called only for an activity the incident has not seen yet.
+    pub fn record_at(
+        &mut self,
+        entity: &str,
+        fp: Fingerprint,
+        alert: &Alert,
+        verdict: &Verdict,
+        describe: impl FnOnce() -> (String, String),
+    ) {
+        let Some(inc) = self.open.get_mut(entity) else {
+            return;
+        };
+        inc.max_score = inc.max_score.max(verdict.score);
+        inc.all_benign &= verdict.kind == VerdictKind::Benign;
+        if let Some(&i) = inc.timeline_index.get(&fp) {
+            if let Some(e) = inc.timeline.get_mut(i as usize) {
+                e.count += 1;
+                if e.verdict.is_none_or(|v| verdict.kind > v) {
+                    e.verdict = Some(verdict.kind);
+                }
+                if let Some(t) = alert.time {
+                    if e.time.is_some_and(|first| t < first) {
+                        e.last_time = e.last_time.or(e.time);
+                        e.time = Some(t);
+                    } else if e.last_time.is_none_or(|l| t > l) {
+                        e.last_time = Some(t);
+                    }
+                }
             }
+        } else if inc.timeline.len() < TIMELINE_CAP {
+            let (summary, report_id) = describe();
+            inc.timeline_index.insert(fp, inc.timeline.len() as u32);
+            inc.timeline.push(TimelineEntry {
+                time: alert.time,
+                rule: alert.rule.to_string(),
+                priority: alert.priority,
+                verdict: Some(verdict.kind),
+                summary,
+                report_id,
+                count: 1,
+                last_time: None,
+            });
+        } else {
+            inc.timeline_dropped += 1;
         }
     }
 
@@ -370,5 +431,6 @@ pub fn incident_report(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) ->
         tactics,
         entities: inc.entities.iter().cloned().collect(),
         timeline: inc.timeline.clone(),
+        timeline_omitted: inc.timeline_dropped,
     }
 }

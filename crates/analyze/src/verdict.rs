@@ -14,11 +14,24 @@ pub struct Context {
     pub escalating_incident: Option<String>,
 }
 
-fn reason(field: Option<&str>, text: String, weight: f32) -> Reason {
-    Reason {
-        field: field.map(str::to_string),
-        text,
-        weight,
+/// Reasons as they are found. Without `explain` only the score is kept: the engine judges
+/// every alert of a storm but writes reasons only for the alerts it reports.
+struct Reasons {
+    explain: bool,
+    list: Vec<Reason>,
+    score: f32,
+}
+
+impl Reasons {
+    fn add(&mut self, field: Option<&str>, text: impl FnOnce() -> String, weight: f32) {
+        self.score += weight;
+        if self.explain {
+            self.list.push(Reason {
+                field: field.map(str::to_string),
+                text: text(),
+                weight,
+            });
+        }
     }
 }
 
@@ -34,33 +47,65 @@ pub fn judge(
     rule: Option<&Rule>,
     ctx: &Context,
 ) -> Verdict {
+    judge_with(kb, scoring, alert, rule, ctx, true)
+}
+
+/// [`judge`] without the reasons: the same kind, confidence and score, and an empty `reasons`.
+pub fn judge_score(
+    kb: &KnowledgeBase,
+    scoring: &Scoring,
+    alert: &Alert,
+    rule: Option<&Rule>,
+    ctx: &Context,
+) -> Verdict {
+    judge_with(kb, scoring, alert, rule, ctx, false)
+}
+
+fn judge_with(
+    kb: &KnowledgeBase,
+    scoring: &Scoring,
+    alert: &Alert,
+    rule: Option<&Rule>,
+    ctx: &Context,
+    explain: bool,
+) -> Verdict {
     let w = &scoring.weights;
-    let mut reasons = Vec::new();
+    let mut reasons = Reasons {
+        explain,
+        list: Vec::new(),
+        score: 0.0,
+    };
     match rule {
-        Some(r) => reasons.push(reason(
+        Some(r) => reasons.add(
             Some("rule"),
-            format!(
-                "rule `{}` has base severity {}/10 in the knowledge base",
-                r.entry.name, r.entry.severity
-            ),
+            || {
+                format!(
+                    "rule `{}` has base severity {}/10 in the knowledge base",
+                    r.entry.name, r.entry.severity
+                )
+            },
             r.entry.severity as f32,
-        )),
+        ),
         None => {
             let p = alert.priority_or_default();
-            reasons.push(reason(
+            reasons.add(
                 Some("priority"),
-                format!(
-                    "rule `{}` is not in the knowledge base; its priority {p} sets the base score",
-                    alert.rule
-                ),
+                || {
+                    format!(
+                        "rule `{}` is not in the knowledge base; its priority {p} sets the base score",
+                        alert.rule
+                    )
+                },
                 scoring.priority_base(p) + w.unknown_rule,
-            ));
+            );
         }
     }
 
     let benign = kb.benign_matches(alert, rule);
     for m in &benign {
-        reasons.push(signature_reason(m, scoring));
+        let (weight, text) = signature_reason(m, scoring);
+        let field = m.evidence.first().map(|(f, _)| f.as_str());
+        reasons.add(field, text, weight);
     }
 
     let proc_name = alert.field("proc.name");
@@ -74,11 +119,11 @@ pub fn judge(
         } else {
             "ka.req.pod.containers.privileged"
         };
-        reasons.push(reason(
+        reasons.add(
             Some(f),
-            "the container is privileged".into(),
+            || "the container is privileged".into(),
             w.privileged_container,
-        ));
+        );
     }
     if alert.field("user.uid").as_deref() == Some("0")
         || (alert.field("user.uid").is_none()
@@ -89,25 +134,25 @@ pub fn judge(
         } else {
             "user.name"
         };
-        reasons.push(reason(Some(f), "runs as root".into(), w.root_user));
+        reasons.add(Some(f), || "runs as root".into(), w.root_user);
     }
     if let Some(tty) = alert.field("proc.tty") {
         if tty != "0" {
-            reasons.push(reason(
+            reasons.add(
                 Some("proc.tty"),
-                format!("an interactive terminal is attached (tty {tty})"),
+                || format!("an interactive terminal is attached (tty {tty})"),
                 w.interactive_terminal,
-            ));
+            );
         }
     }
     for f in ["k8s.ns.name", "ka.target.namespace"] {
         if let Some(ns) = alert.field(f) {
             if scoring.sensitive_namespaces.contains(ns.as_ref()) {
-                reasons.push(reason(
+                reasons.add(
                     Some(f),
-                    format!("namespace `{ns}` is a sensitive system namespace"),
+                    || format!("namespace `{ns}` is a sensitive system namespace"),
                     w.sensitive_namespace,
-                ));
+                );
                 break;
             }
         }
@@ -119,49 +164,49 @@ pub fn judge(
                 .iter()
                 .find(|a| scoring.services.contains(basename(a)))
             {
-                reasons.push(reason(
+                reasons.add(
                     Some("proc.pname"),
-                    format!("shell `{name}` was started under `{svc}`, a service process, as remote code execution would be"),
+                    || format!("shell `{name}` was started under `{svc}`, a service process, as remote code execution would be"),
                     w.shell_under_service,
-                ));
+                );
             }
         }
         if scoring.network_tools.contains(name) {
-            reasons.push(reason(
+            reasons.add(
                 Some("proc.name"),
-                format!("`{name}` is a network tool often used for reverse shells and transfers"),
+                || {
+                    format!(
+                        "`{name}` is a network tool often used for reverse shells and transfers"
+                    )
+                },
                 w.network_tool,
-            ));
+            );
         }
     }
     if let Some(tag) = alert.field("container.image.tag") {
         if scoring.mutable_tags.contains(tag.as_ref()) {
-            reasons.push(reason(
+            reasons.add(
                 Some("container.image.tag"),
-                format!("image tag `{tag}` is mutable: what runs cannot be pinned to a build"),
+                || format!("image tag `{tag}` is mutable: what runs cannot be pinned to a build"),
                 w.mutable_image_tag,
-            ));
+            );
         }
     }
     if ctx.cluster_count >= scoring.repetition.min_count {
-        reasons.push(reason(
+        reasons.add(
             Some("fingerprint"),
-            format!(
+            || format!(
                 "the same activity repeated {} times: routine automation is more likely than hands-on activity",
                 ctx.cluster_count
             ),
             w.repeated,
-        ));
+        );
     }
     if let Some(desc) = &ctx.escalating_incident {
-        reasons.push(reason(
-            Some("incident"),
-            desc.clone(),
-            w.escalating_incident,
-        ));
+        reasons.add(Some("incident"), || desc.clone(), w.escalating_incident);
     }
 
-    let score: f32 = reasons.iter().map(|r| r.weight).sum();
+    let score = reasons.score;
     let t = &scoring.thresholds;
     // Without a benign signature nothing is called benign: unknown-benign is never assumed.
     let (kind, confidence) = if score >= t.malicious {
@@ -184,24 +229,25 @@ pub fn judge(
         kind,
         confidence: Confidence::new(confidence.min(0.95)),
         score: (score * 100.0).round() / 100.0,
-        reasons,
+        reasons: reasons.list,
     }
 }
 
-fn signature_reason(m: &SignatureMatch<'_>, scoring: &Scoring) -> Reason {
+/// A benign signature's weight, and its reason text made on demand.
+fn signature_reason<'m>(
+    m: &'m SignatureMatch<'_>,
+    scoring: &Scoring,
+) -> (f32, impl FnOnce() -> String + 'm) {
     let w = &scoring.weights;
     let weight = match m.kind {
         Some("test") => w.benign_test,
         Some("housekeeping") | Some("runtime") => w.benign_housekeeping,
         _ => w.benign_other,
     };
-    let field = m.evidence.first().map(|(f, _)| f.as_str());
-    let evidence: Vec<String> = m.evidence.iter().map(|(f, v)| format!("{f}={v}")).collect();
-    Reason {
-        field: field.map(str::to_string),
-        text: format!("{} ({})", m.reason, evidence.join(", ")),
-        weight,
-    }
+    (weight, move || {
+        let evidence: Vec<String> = m.evidence.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        format!("{} ({})", m.reason, evidence.join(", "))
+    })
 }
 
 /// The more severe of two verdicts: a later stage (an LLM, an incident) can raise, never lower.

@@ -253,3 +253,47 @@ fn a_storm_of_identical_alerts_is_one_cluster_and_memory_stays_bounded() {
     let calico = done.summary.top_clusters.first().unwrap();
     assert_eq!(calico.count, 100_000);
 }
+
+#[test]
+fn repeats_fold_into_one_timeline_entry_and_the_summary_lists_the_worst_incidents() {
+    let mut engine = Engine::new(analyzer(), EngineConfig::default());
+    // The attack chain, with its shell repeated 500 times in the same minute.
+    let chain = attack_chain();
+    engine.process(chain[0].clone());
+    for _ in 0..500 {
+        engine.process(chain[0].clone());
+    }
+    for a in &chain[1..] {
+        engine.process(a.clone());
+    }
+    // 30 benign two-alert incidents on other hosts (Calico housekeeping).
+    for h in 0..30u32 {
+        for i in 0..2 {
+            let mut c = serde_json::to_value(calico(i)).unwrap();
+            c["hostname"] = json!(format!("node-{}", 100 + h));
+            engine.process(alert(c));
+        }
+    }
+    let done = engine.finish(0);
+    let attack = done
+        .incidents
+        .iter()
+        .find(|i| i.entity == "container:5c2d9a7e13f0")
+        .expect("the attack chain is an incident");
+    assert_eq!(attack.alert_count, 504);
+    assert_eq!(attack.timeline.len(), 4, "{:#?}", attack.timeline);
+    assert_eq!(attack.timeline[0].count, 501);
+    assert_eq!(attack.timeline[1].count, 1);
+    assert_eq!(attack.timeline_omitted, 0);
+
+    assert_eq!(done.summary.incidents_total, 31);
+    assert_eq!(done.summary.incidents.len(), 20);
+    assert_eq!(
+        done.summary.incidents[0].entity, "container:5c2d9a7e13f0",
+        "the malicious incident comes first"
+    );
+    assert_eq!(
+        done.summary.incidents[0].verdict.kind,
+        VerdictKind::Malicious
+    );
+}

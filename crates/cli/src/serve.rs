@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// Extra knowledge-base directories (*.toml)
     #[arg(long, value_name = "DIR")]
     pub kb: Vec<PathBuf>,
+    /// The optional LLM narrative: the same flags as analyze (they override `[llm]`).
+    #[command(flatten)]
+    pub llm: fa_llm::LlmArgs,
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -83,7 +86,45 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         cfg.log.format = f;
     }
     cfg.analysis.kb_dirs.extend(args.kb);
+    cfg.llm = args.llm.or(std::mem::take(&mut cfg.llm));
     cfg.validate()?;
     fa_server::run_blocking(cfg).context("serving")?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn takes_the_llm_flags_of_analyze() {
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:2802",
+            "--llm",
+            "ollama:llama3.1:8b",
+            "--llm-base-url",
+            "http://127.0.0.1:11434",
+            "--llm-redaction",
+            "strict",
+            "--llm-timeout",
+            "30",
+            "--queue-capacity",
+            "10",
+        ])
+        .unwrap();
+        let a = cli.serve;
+        assert_eq!(a.llm.llm.as_deref(), Some("ollama:llama3.1:8b"));
+        assert_eq!(a.llm.llm_redaction, Some(fa_llm::RedactionLevel::Strict));
+        assert_eq!(a.llm.llm_timeout, Some(30.0));
+        assert_eq!(a.queue_capacity, Some(10));
+    }
 }

@@ -103,6 +103,52 @@ fn serve_refuses_to_start_without_credentials() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
 
+#[test]
+fn serve_refuses_an_llm_dry_run_and_a_public_api_without_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--llm",
+            "ollama:llama3.1:8b",
+            "--llm-dry-run",
+            "--db",
+        ])
+        .arg(dir.path().join("x.db"))
+        .env("FALCO_ANALYST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--llm-dry-run") && err.contains("falco-analyst analyze"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.db").exists(), "nothing was started");
+
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--llm",
+            "openai:gpt-4o-mini",
+            "--db",
+        ])
+        .arg(dir.path().join("y.db"))
+        .env("FALCO_ANALYST_TOKEN", TOKEN)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OPENAI_API_KEY"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_alert_survives_kill_9_and_is_analysed_after_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -230,7 +230,10 @@ pub(crate) fn extract_fields(msg: &str) -> FieldMap {
             value = value.strip_suffix(',').unwrap_or(value).trim_end();
         }
         let (field, kind) = map_key(&msg[k..eq]);
-        fields.entry(field).or_insert_with(|| typed(value, kind));
+        // The first occurrence of a key wins.
+        if !fields.contains_key(&field) {
+            fields.insert(field, typed(value, kind));
+        }
     }
     fields
 }

@@ -180,6 +180,13 @@ struct Counters {
     tokens: AtomicU64,
 }
 
+/// What the current budget period has used (a run, or a day of a service).
+#[derive(Default)]
+struct Spent {
+    requests: AtomicU64,
+    tokens: AtomicU64,
+}
+
 /// Writes narratives. Share it (`Arc<Narrator>`) between tasks; every method takes `&self`.
 pub struct Narrator {
     cfg: LlmConfig,
@@ -197,6 +204,7 @@ pub struct Narrator {
     /// Set once a server has rejected `json_schema` and accepted `json_object`.
     json_object_only: AtomicBool,
     counters: Counters,
+    spent: Spent,
 }
 
 impl fmt::Debug for Narrator {
@@ -242,6 +250,7 @@ impl Narrator {
             key_locks: Mutex::new(HashMap::new()),
             json_object_only: AtomicBool::new(false),
             counters: Counters::default(),
+            spent: Spent::default(),
         })
     }
 
@@ -258,6 +267,33 @@ impl Narrator {
             failures: c.failures.load(Ordering::Relaxed),
             dropped_snippets: c.dropped_snippets.load(Ordering::Relaxed),
             tokens: c.tokens.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts a new budget period, for services that run for days: the request and token
+    /// budgets start again from zero, and what this narrator remembers in memory (answers,
+    /// recent failures, idle per-cluster locks) is forgotten so that it does not grow with
+    /// every cluster ever seen; the persistent cache still has the answers. Statistics are kept.
+    pub fn start_budget_period(&self) {
+        self.spent.requests.store(0, Ordering::Relaxed);
+        self.spent.tokens.store(0, Ordering::Relaxed);
+        if let Ok(mut m) = self.answers.lock() {
+            m.clear();
+        }
+        let cooldown = self.cfg.breaker.cooldown;
+        if let Ok(mut m) = self.failed.lock() {
+            // Clusters refused for the spent budget may be asked for again at once.
+            m.retain(|_, (u, at)| {
+                at.elapsed() < cooldown
+                    && !matches!(
+                        u,
+                        Unavailable::RequestBudget(_) | Unavailable::TokenBudget(_)
+                    )
+            });
+        }
+        if let Ok(mut m) = self.key_locks.lock() {
+            // A lock someone holds or waits for stays, so a cluster never gets two requests.
+            m.retain(|_, l| Arc::strong_count(l) > 1);
         }
     }
 
@@ -477,6 +513,7 @@ impl Narrator {
                         Err(_) => prompt.estimated_tokens(),
                     };
                     self.counters.tokens.fetch_add(tokens, Ordering::Relaxed);
+                    self.spent.tokens.fetch_add(tokens, Ordering::Relaxed);
                     if fell_back && reply.is_ok() {
                         self.json_object_only.store(true, Ordering::Relaxed);
                     }
@@ -542,7 +579,7 @@ impl Narrator {
     fn reserve(&self, prompt: &Prompt) -> Result<(), Unavailable> {
         let need = prompt.estimated_tokens() + u64::from(self.cfg.max_output_tokens);
         if self
-            .counters
+            .spent
             .tokens
             .load(Ordering::Relaxed)
             .saturating_add(need)
@@ -551,13 +588,14 @@ impl Narrator {
             return Err(Unavailable::TokenBudget(self.cfg.max_tokens));
         }
         let max = self.cfg.max_requests;
-        self.counters
+        self.spent
             .requests
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < max).then_some(n + 1)
             })
-            .map(|_| ())
-            .map_err(|_| Unavailable::RequestBudget(max))
+            .map_err(|_| Unavailable::RequestBudget(max))?;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn send(&self, req: &HttpRequest) -> Result<RawResponse, SendError> {

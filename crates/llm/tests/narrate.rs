@@ -481,6 +481,20 @@ async fn the_request_and_token_budgets_are_kept() {
         report.notes,
         vec!["LLM narrative unavailable: this run's LLM request budget (2) is spent"]
     );
+    // A service starts a new period every day: the budget is whole again, the answers already
+    // received still cost nothing (here from the narrator's cache), the statistics go on.
+    n.start_budget_period();
+    let again = n
+        .narrate(&CacheKey::new("k9"), &report_for(&alert), &alert)
+        .await;
+    assert!(again.result.is_ok(), "{again:?}");
+    assert_eq!(server.count(), 3);
+    let cached = n
+        .narrate(&CacheKey::new("k0"), &report_for(&alert), &alert)
+        .await;
+    assert!(cached.from_cache && cached.result.is_ok(), "{cached:?}");
+    assert_eq!(server.count(), 3);
+    assert_eq!(n.stats().requests, 3);
 
     // 1,200 tokens per answer (the fake's usage) against a budget of 3,000.
     let server = FakeApi::start(Api::Anthropic, vec![], Step::Answer(good_answer())).await;

@@ -67,6 +67,25 @@ pub struct Alert {
     pub format: InputFormat,
 }
 
+/// `proc.aname[2]` to `proc.aname[16]`, spelled out so reading ancestry allocates nothing.
+const ANAME_KEYS: [&str; 15] = [
+    "proc.aname[2]",
+    "proc.aname[3]",
+    "proc.aname[4]",
+    "proc.aname[5]",
+    "proc.aname[6]",
+    "proc.aname[7]",
+    "proc.aname[8]",
+    "proc.aname[9]",
+    "proc.aname[10]",
+    "proc.aname[11]",
+    "proc.aname[12]",
+    "proc.aname[13]",
+    "proc.aname[14]",
+    "proc.aname[15]",
+    "proc.aname[16]",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlertError {
     #[error("field `{field}`: {problem}")]
@@ -104,15 +123,14 @@ impl Alert {
         {
             out.push(p);
         }
-        for i in 2..=16 {
-            let key = format!("proc.aname[{i}]");
-            if !self.output_fields.contains_key(&key) {
-                if i > 2 {
+        for (i, key) in ANAME_KEYS.iter().enumerate() {
+            if !self.output_fields.contains_key(key) {
+                if i > 0 {
                     break;
                 }
                 continue;
             }
-            if let Some(a) = self.field(&key) {
+            if let Some(a) = self.field(key) {
                 out.push(a);
             }
         }
@@ -365,6 +383,62 @@ impl Serialize for Alert {
 
 // Deserializing straight from the input (no intermediate `Value` for the top level) keeps
 // parsing as fast as a bare `serde_json::Value` parse.
+/// `output_fields`: an object (into a [`FieldMap`]) or null; anything else is an error naming
+/// the field, as [`Alert::from_value`] gives.
+struct FieldsSeed;
+
+impl<'de> de::DeserializeSeed<'de> for FieldsSeed {
+    type Value = Option<FieldMap>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed {
+    type Value = Option<FieldMap>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field `output_fields`: an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut m = FieldMap::new();
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            m.insert(k, v);
+        }
+        Ok(Some(m))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(not_an_object("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(not_an_object("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(not_an_object("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(not_an_object("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Err(not_an_object("a string"))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(not_an_object("a list"))
+    }
+}
+
+fn not_an_object<E: de::Error>(found: &str) -> E {
+    E::custom(AlertError::Field {
+        field: "output_fields",
+        problem: format!("expected an object, found {found}"),
+    })
+}
+
 impl<'de> Deserialize<'de> for Alert {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -377,6 +451,13 @@ impl<'de> Deserialize<'de> for Alert {
                 let mut a = Alert::default();
                 let mut saw_rule = false;
                 while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if k == "output_fields" {
+                        // Straight into the field map: no intermediate JSON object.
+                        if let Some(f) = map.next_value_seed(FieldsSeed)? {
+                            a.output_fields = f;
+                        }
+                        continue;
+                    }
                     let v: Value = map.next_value()?;
                     a.set(k.into_owned(), v, &mut saw_rule)
                         .map_err(de::Error::custom)?;

@@ -1,10 +1,189 @@
 //! `output_fields`: Falco field name -> typed JSON value (string, integer, boolean, null, list).
 
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::fmt;
 
-pub type FieldMap = BTreeMap<String, Value>;
+/// Field name -> value, kept sorted by name, with a hash of each name beside it.
+///
+/// An alert has a few dozen fields and analysis reads some of them many times: a lookup is a
+/// hash of the wanted name and a scan of a short array of integers, then one string compare,
+/// instead of a string compare per step of a tree or binary search. Falco writes the fields in
+/// order, so building the map is mostly pushes.
+#[derive(Debug, Clone, Default)]
+pub struct FieldMap {
+    entries: Vec<(String, Value)>,
+    hashes: Vec<u64>,
+}
+
+impl PartialEq for FieldMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+fn name_hash(name: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+}
+
+impl FieldMap {
+    pub fn new() -> Self {
+        FieldMap::default()
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        let h = name_hash(name);
+        self.hashes
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x == h)
+            .map(|(i, _)| i)
+            .find(|&i| self.entries[i].0 == name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.find(name).map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        self.find(name).map(|i| &mut self.entries[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// Insert or replace; returns the previous value.
+    pub fn insert(&mut self, name: String, value: Value) -> Option<Value> {
+        let h = name_hash(&name);
+        if self
+            .entries
+            .last()
+            .is_none_or(|(k, _)| k.as_str() < name.as_str())
+        {
+            self.entries.push((name, value));
+            self.hashes.push(h);
+            return None;
+        }
+        match self
+            .entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(name.as_str()))
+        {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (name, value));
+                self.hashes.insert(i, h);
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.find(name)?;
+        self.hashes.remove(i);
+        Some(self.entries.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Fields in name order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &Value)> + ExactSizeIterator {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    /// The fields whose names start with `prefix`, in name order.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+        let start = self.entries.partition_point(|(k, _)| k.as_str() < prefix);
+        self.entries[start..]
+            .iter()
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k, v))
+    }
+}
+
+impl<'a> IntoIterator for &'a FieldMap {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Value)>,
+        fn(&'a (String, Value)) -> (&'a String, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl IntoIterator for FieldMap {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl FromIterator<(String, Value)> for FieldMap {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        let mut m = FieldMap::new();
+        for (k, v) in iter {
+            m.insert(k, v);
+        }
+        m
+    }
+}
+
+impl std::ops::Index<&str> for FieldMap {
+    type Output = Value;
+    /// Like `serde_json`'s maps: a missing field reads as `null`.
+    fn index(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for FieldMap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FieldMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of Falco fields")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldMap, A::Error> {
+                let mut m = FieldMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    m.insert(k, v);
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// Reading a field as text the way Falco prints it, treating `null` and `<NA>` as absent.
 pub trait FieldValueExt {
@@ -32,5 +211,49 @@ impl FieldValueExt for Value {
             }
             Value::Object(_) => Some(Cow::Owned(self.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keeps_names_sorted_whatever_the_insertion_order() {
+        let mut m = FieldMap::new();
+        for (k, v) in [("b", 2), ("a", 1), ("d", 4), ("c", 3), ("b", 20)] {
+            m.insert(k.to_string(), json!(v));
+        }
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a", "b", "c", "d"]);
+        assert_eq!(m.get("b"), Some(&json!(20)));
+        assert_eq!(m["zz"], Value::Null);
+        assert!(m.contains_key("c") && !m.contains_key("e"));
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"a":1,"b":20,"c":3,"d":4}"#
+        );
+        let back: FieldMap = serde_json::from_str(r#"{"d":4,"a":1,"c":3,"b":20}"#).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn prefix_scan_returns_exactly_the_prefixed_names() {
+        let m: FieldMap = [
+            "proc.aname",
+            "proc.aname[10]",
+            "proc.aname[2]",
+            "proc.anames",
+            "proc.name",
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), json!(k)))
+        .collect();
+        let got: Vec<&str> = m
+            .with_prefix("proc.aname[")
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(got, ["proc.aname[10]", "proc.aname[2]"]);
     }
 }

@@ -210,17 +210,33 @@ pub struct IncidentReport {
     /// MITRE tactics in the order they were first seen.
     pub tactics: Vec<String>,
     pub entities: Vec<String>,
+    /// One entry per distinct activity (cluster), in the order first seen.
     pub timeline: Vec<TimelineEntry>,
+    /// Alerts of activities beyond the timeline's cap: counted, not listed.
+    #[serde(default)]
+    pub timeline_omitted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
+    /// When this activity was first seen in the incident.
     pub time: Option<DateTime<Utc>>,
     pub rule: String,
     pub priority: Option<Priority>,
+    /// The worst verdict among its alerts.
     pub verdict: Option<crate::VerdictKind>,
     pub summary: String,
     pub report_id: String,
+    /// Alerts of this activity (same fingerprint) in the incident.
+    #[serde(default = "one")]
+    pub count: u64,
+    /// When it was last seen, if it repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<DateTime<Utc>>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// One report for a whole input (`analyze --summary`): what a storm of alerts amounts to.
@@ -237,6 +253,9 @@ pub struct SummaryReport {
     /// Clusters dropped from memory before the end (their counts are still in the totals).
     pub clusters_evicted: u64,
     pub incidents_evicted: u64,
+    /// Incidents found in the whole input; `incidents` lists the most severe of them.
+    #[serde(default)]
+    pub incidents_total: u64,
     /// The largest clusters, largest first.
     pub top_clusters: Vec<ClusterSummary>,
     pub incidents: Vec<IncidentReport>,

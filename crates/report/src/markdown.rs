@@ -371,17 +371,31 @@ pub fn incident(i: &IncidentReport) -> String {
         h2(&mut out, "Timeline");
         table_header(
             &mut out,
-            &["Time", "Priority", "Rule", "Verdict", "Summary", "Report"],
+            &[
+                "Time", "Alerts", "Priority", "Rule", "Verdict", "Summary", "Report",
+            ],
         );
         for e in &v.timeline {
             out.push('|');
-            cell(&mut out, e.time.as_deref().unwrap_or(""));
+            let when = match (&e.time, &e.last_time) {
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                (Some(a), None) => a.clone(),
+                (None, _) => String::new(),
+            };
+            cell(&mut out, &when);
+            out.push_str(&format!(" {} |", e.count));
             cell(&mut out, e.priority.unwrap_or(""));
             cell(&mut out, &e.rule);
             cell(&mut out, e.verdict.unwrap_or(""));
             cell(&mut out, &e.summary);
             cell(&mut out, &e.report_id);
             out.push('\n');
+        }
+        if v.timeline_omitted > 0 {
+            out.push_str(&format!(
+                "\n{} more alert(s) of other activities are not listed.\n",
+                v.timeline_omitted
+            ));
         }
     }
     out.push_str("\n---\n\nIncident ");

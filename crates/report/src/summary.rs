@@ -23,7 +23,7 @@ pub fn markdown(s: &SummaryReport) -> String {
         s.rejected,
         s.clusters,
         s.clusters_evicted,
-        s.incidents.len()
+        s.incidents_total.max(s.incidents.len() as u64)
     ));
     out.push_str("\n## Verdicts\n\n| Verdict | Alerts |\n| --- | --- |\n");
     out.push_str(&format!(
@@ -52,19 +52,35 @@ pub fn markdown(s: &SummaryReport) -> String {
     }
     if !s.incidents.is_empty() {
         out.push_str("\n## Incidents\n");
+        if s.incidents_total > s.incidents.len() as u64 {
+            out.push_str(&format!(
+                "\nThe {} most severe of {} incidents.\n",
+                s.incidents.len(),
+                s.incidents_total
+            ));
+        }
         for i in &s.incidents {
             out.push_str(&format!("\n### {} — ", i.verdict.kind));
             md_inline(&mut out, &i.entity, Lines::Space);
             out.push_str("\n\n");
             md_inline(&mut out, &i.summary, Lines::Space);
-            out.push_str("\n\n| Time | Rule | Verdict | Summary |\n| --- | --- | --- | --- |\n");
+            out.push_str(
+                "\n\n| Time | Alerts | Rule | Verdict | Summary |\n| --- | --- | --- | --- | --- |\n",
+            );
             for t in &i.timeline {
                 out.push('|');
                 cell(&mut out, &time(&t.time));
+                out.push_str(&format!(" {} |", t.count));
                 cell(&mut out, &t.rule);
                 cell(&mut out, t.verdict.map(|v| v.as_str()).unwrap_or(""));
                 cell(&mut out, &t.summary);
                 out.push('\n');
+            }
+            if i.timeline_omitted > 0 {
+                out.push_str(&format!(
+                    "\n{} more alert(s) of other activities are not listed.\n",
+                    i.timeline_omitted
+                ));
             }
         }
     }

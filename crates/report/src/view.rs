@@ -442,6 +442,8 @@ pub struct TimelineView<'a> {
     pub verdict: Option<&'static str>,
     pub summary: Text<'a>,
     pub report_id: Text<'a>,
+    pub count: u64,
+    pub last_time: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -457,6 +459,7 @@ pub struct IncidentView<'a> {
     pub tactics: Vec<Text<'a>>,
     pub entities: Vec<Text<'a>>,
     pub timeline: Vec<TimelineView<'a>>,
+    pub timeline_omitted: u64,
 }
 
 impl<'a> IncidentView<'a> {
@@ -486,8 +489,11 @@ impl<'a> IncidentView<'a> {
                     verdict: e.verdict.map(|v| v.as_str()),
                     summary: t(&e.summary),
                     report_id: t(&e.report_id),
+                    count: e.count,
+                    last_time: e.last_time.as_ref().map(time),
                 })
                 .collect(),
+            timeline_omitted: i.timeline_omitted,
         }
     }
 }

@@ -264,6 +264,8 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 verdict: Some(VerdictKind::Benign),
                 summary: "User daemon ran login.".into(),
                 report_id: "a1".into(),
+                count: 1,
+                last_time: None,
             },
             TimelineEntry {
                 time: Some(ts("2024-05-13T13:23:27.021777225Z")),
@@ -272,6 +274,8 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 verdict: Some(VerdictKind::Suspicious),
                 summary: "A shell ran.".into(),
                 report_id: "a2".into(),
+                count: 12,
+                last_time: Some(ts("2024-05-13T13:23:28.170686725Z")),
             },
             TimelineEntry {
                 time: None,
@@ -280,8 +284,11 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 verdict: None,
                 summary: String::new(),
                 report_id: "a3".into(),
+                count: 1,
+                last_time: None,
             },
         ],
+        timeline_omitted: 4,
     }
 }
 

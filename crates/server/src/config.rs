@@ -36,6 +36,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub notify: NotifyConfig,
     pub log: LogConfig,
+    /// The optional LLM narrative: the same settings as `analyze`'s `--llm*` flags (`model`,
+    /// `base_url`, `timeout`, `redaction`, `max_requests`, `max_tokens`, `concurrency`,
+    /// `rate`, `cache`). Without `model` nothing leaves the machine.
+    pub llm: fa_llm::LlmArgs,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +220,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FALCO_ANALYST_WEBHOOK_URL", "notify.webhook.url"),
     ("FALCO_ANALYST_LOG_FORMAT", "log.format"),
     ("FALCO_ANALYST_LOG_LEVEL", "log.level"),
+    ("FALCO_ANALYST_LLM", "llm.model"),
+    ("FALCO_ANALYST_LLM_BASE_URL", "llm.base_url"),
 ];
 
 fn parse_num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
@@ -297,6 +303,8 @@ impl Config {
                     }
                 }
                 "FALCO_ANALYST_LOG_LEVEL" => self.log.level = v,
+                "FALCO_ANALYST_LLM" => self.llm.llm = Some(v),
+                "FALCO_ANALYST_LLM_BASE_URL" => self.llm.llm_base_url = Some(v),
                 _ => {}
             }
         }
@@ -362,6 +370,15 @@ impl Config {
             ));
         }
         self.retention.policy()?;
+        if self.llm.llm_dry_run {
+            // A dry run prints each request on stdout; a service has no one reading it.
+            return Err(ConfigError::Invalid(
+                "--llm-dry-run (llm.dry_run) is for `falco-analyst analyze`, which prints the requests; \
+                 serve has no terminal to print them to. To see what would be sent, run \
+                 `falco-analyst analyze --llm PROVIDER:MODEL --llm-dry-run` on a sample of your alerts"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -421,6 +438,47 @@ mod tests {
             Some(chrono::Duration::days(7))
         );
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn llm_table_then_environment_and_no_dry_run() {
+        let mut c = Config::from_toml(
+            r#"
+            [auth]
+            token = "from-the-file-0123456789"
+            [llm]
+            model = "ollama:llama3.1:8b"
+            base_url = "http://127.0.0.1:11434"
+            timeout = 120
+            redaction = "strict"
+            max_requests = 200
+            max_tokens = 500000
+            concurrency = 2
+            rate = 1.0
+            cache = "/var/cache/falco-analyst/llm"
+            "#,
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.llm.llm.as_deref(), Some("ollama:llama3.1:8b"));
+        assert_eq!(c.llm.llm_timeout, Some(120.0));
+        assert_eq!(c.llm.llm_redaction, Some(fa_llm::RedactionLevel::Strict));
+        assert_eq!(c.llm.llm_max_requests, Some(200));
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("FALCO_ANALYST_LLM", "openai:qwen2.5"),
+            ("FALCO_ANALYST_LLM_BASE_URL", "http://127.0.0.1:8000/v1"),
+        ]);
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.llm.llm.as_deref(), Some("openai:qwen2.5"));
+        assert_eq!(
+            c.llm.llm_base_url.as_deref(),
+            Some("http://127.0.0.1:8000/v1")
+        );
+        c.validate().unwrap();
+        assert!(Config::from_toml("[llm]\nmodle = \"x\"", "t").is_err());
+        c.llm.llm_dry_run = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--llm-dry-run") && e.contains("analyze"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
+pub mod narration;
 pub mod pipeline;
 
 pub use config::{Config, ConfigError, LogFormat};
@@ -18,6 +19,7 @@ pub use config::{Config, ConfigError, LogFormat};
 use anyhow::Context as _;
 use app::{AppInner, ReadPool, StoreOpener};
 use fa_analyze::engine::Analyzer;
+use fa_llm::{FsCache, LlmConfig, NarrativeCache, Narrator};
 use fa_sinks::notify::Notifier;
 use fa_store::{SqliteOptions, SqliteStore, Store};
 use pipeline::{AnalysisMsg, Correlator, Shared, WriteCmd, WriterConfig};
@@ -27,6 +29,9 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
+
+/// How long shutdown waits for narrations in progress.
+const NARRATION_GRACE: Duration = Duration::from_secs(5);
 
 /// A running service.
 pub struct RunningServer {
@@ -72,6 +77,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     cfg.validate()?;
     let addr = cfg.listen_addr()?;
     let retention = cfg.retention.policy()?;
+    // Checked before anything starts: a missing API key or a bad URL is a start-up error.
+    let llm = LlmConfig::from_args(&cfg.llm).context("LLM configuration")?;
     let kb_dirs = cfg.analysis.kb_dirs.clone();
     let analyzer = tokio::task::spawn_blocking(move || Analyzer::load(&kb_dirs))
         .await?
@@ -123,6 +130,44 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             .name("fa-writer".into())
             .spawn(move || pipeline::writer_loop(writer_store, wrx, atx, shared, wcfg))?
     };
+    let mut narration_task = None;
+    let mut budget_task = None;
+    let mut narration_tx = None;
+    if let Some(llm) = llm {
+        // `--llm-cache DIR` keeps answers in that directory as analyze does; by default they
+        // go in the database, next to the reports they belong to.
+        let cache: Box<dyn NarrativeCache> = match &cfg.llm.llm_cache {
+            Some(dir) => Box::new(
+                FsCache::open(dir)
+                    .with_context(|| format!("opening the LLM cache {}", dir.display()))?,
+            ),
+            None => Box::new(narration::StoreCache::new(readers.open_one()?, wtx.clone())),
+        };
+        tracing::info!(
+            model = %llm.label(),
+            base_url = %llm.base_url,
+            redaction = llm.redaction.as_str(),
+            "LLM narrative enabled"
+        );
+        let narrator = Arc::new(Narrator::new(llm, cache).context("LLM client")?);
+        let (ntx, nrx) = mpsc::channel(narration::QUEUE_CAPACITY);
+        narration_tx = Some(ntx);
+        narration_task = Some(tokio::spawn(narration::run(
+            narrator.clone(),
+            nrx,
+            wtx.clone(),
+            shared.clone(),
+        )));
+        // The request and token budgets are per day for a service, not per run.
+        budget_task = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(narration::BUDGET_PERIOD);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                narrator.start_budget_period();
+            }
+        }));
+    }
     let correlator = Correlator::new(
         analyzer.clone(),
         readers.open_one()?,
@@ -134,6 +179,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             public_url: cfg.server.public_url.clone(),
         },
     );
+    let correlator = match narration_tx {
+        Some(tx) => correlator.with_narration(tx),
+        None => correlator,
+    };
     let analysis = {
         let (shared, wtx) = (shared.clone(), wtx.clone());
         std::thread::Builder::new()
@@ -229,6 +278,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             tokio::task::spawn_blocking(move || analysis.join())
                 .await
                 .ok();
+            // The analysis thread held the narration queue's sender: the task now finishes
+            // what is queued. Narration is best effort; what is not done in time keeps its
+            // deterministic report.
+            if let Some(t) = budget_task {
+                t.abort();
+            }
+            if let Some(t) = narration_task {
+                let abort = t.abort_handle();
+                if tokio::time::timeout(NARRATION_GRACE, t).await.is_err() {
+                    abort.abort();
+                    tracing::warn!("LLM narrations still pending at shutdown were dropped; their reports stay deterministic");
+                }
+            }
             retention_task.abort();
             let _ = wtx.send(WriteCmd::Stop).await;
             drop(wtx);

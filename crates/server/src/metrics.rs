@@ -81,7 +81,8 @@ impl Metrics {
             store_errors: Counter::default(),
             store_read_seconds: latency(),
             llm_requests: Family::default(),
-            llm_seconds: latency(),
+            // LLM answers take seconds: 50 ms to ~100 s.
+            llm_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
             notifications: Family::default(),
             notifications_dropped: Counter::default(),
             retention_deleted: Counter::default(),
@@ -155,12 +156,12 @@ impl Metrics {
         );
         r.register(
             "llm_requests",
-            "LLM requests, by outcome",
+            "LLM narrations of kept reports, by outcome (ok, cache_hit, dropped, or why none)",
             m.llm_requests.clone(),
         );
         r.register(
             "llm_request_seconds",
-            "LLM request latency",
+            "Time to get a narrative from the LLM API, retries included",
             m.llm_seconds.clone(),
         );
         r.register(

@@ -6,7 +6,8 @@
 //!        │ has no room (semaphore)                    ▼
 //!        └──────────── permits released ◀── analysis thread ──(analyses)──▶ writer thread
 //!                                                     │
-//!                                                     └──▶ notifier task (Slack, webhook)
+//!                                                     ├──▶ notifier task (Slack, webhook)
+//!                                                     └──▶ narration task (LLM) ──(narrated report)──▶ writer thread
 //! ```
 //!
 //! * One writer thread owns the writing store connection and commits whatever is queued (up to
@@ -19,17 +20,21 @@
 //!   same writer, marking the alert analysed in the same transaction as its cluster count, so
 //!   a crash at any point leaves either "not analysed" (re-analysed at start-up) or "analysed
 //!   and counted", never half of it.
+//! * With an LLM configured, kept reports are queued for narration only after their
+//!   deterministic analysis is queued for writing (so the narrated version, written later
+//!   through the same writer, always replaces it and never the other way round); a full
+//!   narration queue drops the narration, never the report.
 
-use crate::metrics::{Metrics, PrioritySource, SinkOutcome, VerdictLabel};
+use crate::metrics::{Metrics, OutcomeLabel, PrioritySource, SinkOutcome, VerdictLabel};
 use fa_analyze::engine::{activity, Analyzer};
 use fa_analyze::fingerprint::{fingerprint, Fingerprint};
 use fa_analyze::incident::{entity_of, incident_report, Incident, IncidentTracker};
 use fa_analyze::verdict::Context;
-use fa_model::{Alert, VerdictKind};
+use fa_model::{Alert, Report, VerdictKind};
 use fa_sinks::notify::{Notification, NotificationKind, Notifier};
 use fa_store::{
-    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, NewAlert, NewDeadLetter,
-    RetentionPolicy, Store, WriteBatch,
+    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, LlmCacheEntry, NewAlert,
+    NewDeadLetter, ReportUpdate, RetentionPolicy, Store, WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +104,10 @@ pub enum WriteCmd {
         analyses: Vec<Analysis>,
         incidents: Vec<IncidentRow>,
     },
+    /// A stored report rewritten with its LLM narrative (or the note saying why there is none).
+    ReportUpdate(ReportUpdate),
+    /// An answer for the persistent LLM cache.
+    LlmCache(LlmCacheEntry),
     /// Run retention (in chunks, between batches) when the queue is idle.
     Retention,
     /// Finish what is queued, then exit.
@@ -108,6 +117,17 @@ pub enum WriteCmd {
 pub struct QueuedAlert {
     pub id: i64,
     pub uuid: String,
+    pub alert: Alert,
+}
+
+/// A kept report waiting for its LLM narrative.
+pub struct NarrationJob {
+    pub alert_id: i64,
+    pub uuid: String,
+    /// The cluster fingerprint: one LLM request per cluster.
+    pub fingerprint: String,
+    /// The deterministic report, as stored.
+    pub report: Report,
     pub alert: Alert,
 }
 
@@ -178,6 +198,8 @@ pub fn writer_loop(
                     batch.analyses.extend(analyses);
                     batch.incidents.extend(incidents);
                 }
+                WriteCmd::ReportUpdate(r) => batch.report_updates.push(r),
+                WriteCmd::LlmCache(e) => batch.llm_cache.push(e),
                 WriteCmd::Retention => retention_pending = true,
                 WriteCmd::Stop => stopping = true,
             }
@@ -299,6 +321,8 @@ pub struct Correlator {
     notified: HashMap<String, VerdictKind>,
     notifier: Option<(Arc<Notifier>, mpsc::Sender<Notification>)>,
     pending: Vec<Notification>,
+    narration: Option<mpsc::Sender<NarrationJob>>,
+    pending_narrations: Vec<NarrationJob>,
     cfg: AnalysisConfig,
 }
 
@@ -320,8 +344,16 @@ impl Correlator {
             notified: HashMap::new(),
             notifier,
             pending: Vec::new(),
+            narration: None,
+            pending_narrations: Vec::new(),
             cfg,
         }
+    }
+
+    /// Queue every kept report for an LLM narrative on `tx`.
+    pub fn with_narration(mut self, tx: mpsc::Sender<NarrationJob>) -> Self {
+        self.narration = Some(tx);
+        self
     }
 
     fn cluster_count(&mut self, fp: Fingerprint) -> u64 {
@@ -441,6 +473,17 @@ impl Correlator {
             }
         });
         self.pending.extend(notification);
+        let report = report.filter(|_| keep_report);
+        let report_json = report.as_ref().and_then(|r| serde_json::to_string(r).ok());
+        if let (Some(r), Some(_), true) = (report, &report_json, self.narration.is_some()) {
+            self.pending_narrations.push(NarrationJob {
+                alert_id: q.id,
+                uuid: q.uuid.clone(),
+                fingerprint: fp.to_string(),
+                report: r,
+                alert: q.alert.clone(),
+            });
+        }
         Analysis {
             alert_id: q.id,
             verdict: verdict.kind,
@@ -448,9 +491,7 @@ impl Correlator {
             verdict_json: serde_json::to_string(&verdict).unwrap_or_else(|_| "null".into()),
             fingerprint: fp.to_string(),
             incident_id,
-            report_json: report
-                .filter(|_| keep_report)
-                .and_then(|r| serde_json::to_string(&r).ok()),
+            report_json,
             cluster: ClusterUpdate {
                 rule: rule_name,
                 time: to_nanos(alert.time.unwrap_or(now)),
@@ -557,6 +598,35 @@ impl Correlator {
     pub fn take_notifications(&mut self) -> Vec<Notification> {
         std::mem::take(&mut self.pending)
     }
+
+    /// Hand the reports kept since the last call to the narration task; call it once their
+    /// analyses are queued for writing. A full queue drops the narration (counted), never
+    /// the report, which stays deterministic.
+    fn dispatch_narrations(&mut self, metrics: &Metrics) {
+        let jobs = std::mem::take(&mut self.pending_narrations);
+        let Some(tx) = &self.narration else { return };
+        let mut dropped = 0u64;
+        for job in jobs {
+            match tx.try_send(job) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
+                // The narration task has stopped (shutdown): nothing more to narrate.
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+        if dropped > 0 {
+            metrics
+                .llm_requests
+                .get_or_create(&OutcomeLabel {
+                    outcome: "dropped".into(),
+                })
+                .inc_by(dropped);
+            tracing::warn!(
+                reports = dropped,
+                "LLM narration queue full: these reports stay without a narrative"
+            );
+        }
+    }
 }
 
 /// The analysis thread: batches of queued alerts through the correlator, analyses to the
@@ -641,7 +711,10 @@ pub fn analysis_loop(
             tracing::error!(
                 "the writer has stopped; {n} analyses are lost and will be redone at the next start"
             );
+            // Redone at the next start, narrations included.
+            c.pending_narrations.clear();
         }
+        c.dispatch_narrations(&shared.metrics);
         // The analyses are queued for writing: the queue has room again.
         shared.release(n);
         shared.metrics.queue_depth.set(shared.queue_depth() as i64);

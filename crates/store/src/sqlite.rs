@@ -368,6 +368,21 @@ impl Store for SqliteStore {
                     ])?;
                 }
             }
+            if !b.report_updates.is_empty() {
+                let mut up =
+                    tx.prepare_cached("UPDATE reports SET body = ?2 WHERE alert_id = ?1")?;
+                for r in &b.report_updates {
+                    up.execute(params![r.alert_id, r.body])?;
+                }
+            }
+            if !b.llm_cache.is_empty() {
+                let mut put = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO llm_cache (key, created_at, value) VALUES (?1, ?2, ?3)",
+                )?;
+                for e in &b.llm_cache {
+                    put.execute(params![e.key, e.created_at, e.value])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(out)
@@ -450,6 +465,14 @@ impl Store for SqliteStore {
                     params![cut, chunk as i64],
                 )?;
                 o.incidents_deleted += n as u64;
+                o.more |= n >= chunk;
+                // Cached narratives of activity not seen for that long (and of old prompt
+                // versions) would otherwise stay for ever.
+                let n = tx.execute(
+                    "DELETE FROM llm_cache WHERE key IN
+                       (SELECT key FROM llm_cache WHERE created_at < ?1 LIMIT ?2)",
+                    params![cut, chunk as i64],
+                )?;
                 o.more |= n >= chunk;
             }
             if let Some(max) = p.max_dead_letters {

@@ -85,6 +85,22 @@ pub struct IncidentRow {
     pub body: String,
 }
 
+/// A kept report rewritten after its analysis was stored (the LLM narrative added to it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportUpdate {
+    pub alert_id: i64,
+    /// The full report JSON that replaces the stored one.
+    pub body: String,
+}
+
+/// One entry of the LLM narrative cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmCacheEntry {
+    pub key: String,
+    pub value: String,
+    pub created_at: Nanos,
+}
+
 /// One transaction's worth of writes.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -92,6 +108,10 @@ pub struct WriteBatch {
     pub dead_letters: Vec<NewDeadLetter>,
     pub analyses: Vec<Analysis>,
     pub incidents: Vec<IncidentRow>,
+    /// Applied after `analyses`; a report that is not stored (its alert deleted by retention
+    /// meanwhile) is not created again.
+    pub report_updates: Vec<ReportUpdate>,
+    pub llm_cache: Vec<LlmCacheEntry>,
 }
 
 impl WriteBatch {
@@ -100,6 +120,8 @@ impl WriteBatch {
             && self.dead_letters.is_empty()
             && self.analyses.is_empty()
             && self.incidents.is_empty()
+            && self.report_updates.is_empty()
+            && self.llm_cache.is_empty()
     }
 }
 

@@ -414,3 +414,64 @@ fn incidents_upsert_and_llm_cache() {
     s.llm_cache_put("k", "v", 1).unwrap();
     assert_eq!(s.llm_cache_get("k").unwrap().as_deref(), Some("v"));
 }
+
+#[test]
+fn report_updates_and_cache_entries_are_written_in_a_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let out = s
+        .write(&WriteBatch {
+            alerts: vec![
+                alert("a", "R", Priority::Warning, "h", 10),
+                alert("b", "R", Priority::Warning, "h", 20),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    let ids = ids(&out);
+    let mut no_report = analysis(ids[1], "b", "fp1", VerdictKind::Benign, 20);
+    no_report.report_json = None;
+    s.write(&WriteBatch {
+        analyses: vec![
+            analysis(ids[0], "a", "fp1", VerdictKind::Suspicious, 10),
+            no_report,
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    s.write(&WriteBatch {
+        report_updates: vec![
+            ReportUpdate {
+                alert_id: ids[0],
+                body: r#"{"id":"a","narrative":{}}"#.into(),
+            },
+            // No stored report: nothing is created.
+            ReportUpdate {
+                alert_id: ids[1],
+                body: r#"{"id":"b"}"#.into(),
+            },
+        ],
+        llm_cache: vec![LlmCacheEntry {
+            key: "k".into(),
+            value: "v".into(),
+            created_at: 10,
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let a = s.get_alert("a").unwrap().unwrap();
+    assert_eq!(
+        a.report_json.as_deref(),
+        Some(r#"{"id":"a","narrative":{}}"#)
+    );
+    assert_eq!(s.get_alert("b").unwrap().unwrap().report_json, None);
+    assert_eq!(s.llm_cache_get("k").unwrap().as_deref(), Some("v"));
+
+    // Retention forgets cached narratives older than max_age.
+    let policy = RetentionPolicy {
+        max_age: Some(chrono::Duration::nanoseconds(100)),
+        ..Default::default()
+    };
+    s.apply_retention(&policy, 1_000, 100).unwrap();
+    assert_eq!(s.llm_cache_get("k").unwrap(), None);
+}

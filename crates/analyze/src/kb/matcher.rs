@@ -1,7 +1,7 @@
 //! Compiled benign-signature conditions.
 
 use super::schema::{Condition, SignatureEntry};
-use fa_model::Alert;
+use fa_model::{Alert, FieldValueExt};
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
 
@@ -96,15 +96,28 @@ impl Matcher {
                     }
                 }
             }
-            for i in 1..=16 {
-                let key = format!("proc.aname[{i}]");
-                if let Some(v) = alert.field(&key) {
+            // `proc.aname[N]` keys sort together: one range scan instead of a lookup per level,
+            // and the nearest matching ancestor (smallest N) is the evidence.
+            const ANAME: &str = "proc.aname[";
+            let mut best: Option<(u32, &String, std::borrow::Cow<'_, str>)> = None;
+            for (k, v) in alert.output_fields.with_prefix(ANAME) {
+                let Some(n) = k[ANAME.len()..]
+                    .strip_suffix(']')
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| (1..=16).contains(n))
+                else {
+                    continue;
+                };
+                if best.as_ref().is_some_and(|(b, _, _)| *b <= n) {
+                    continue;
+                }
+                if let Some(v) = v.as_text() {
                     if self.test(&v) {
-                        return Some((key, v.into_owned()));
+                        best = Some((n, k, v));
                     }
                 }
             }
-            return None;
+            return best.map(|(_, k, v)| (k.clone(), v.into_owned()));
         }
         if let Op::Absent(want) = self.op {
             let absent = alert.field(&self.field).is_none();
