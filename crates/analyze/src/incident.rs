@@ -48,8 +48,8 @@ pub struct Incident {
     /// Tactic slugs in first-seen order.
     pub tactics: Vec<String>,
     pub entities: BTreeSet<String>,
-    /// Hashes of the (label, value) pairs already in `entities`.
-    entity_hashes: std::collections::HashSet<u64>,
+    /// Hashes of the (label, value) pairs already in `entities` (at most 64: a scan is cheap).
+    entity_hashes: Vec<u64>,
     pub timeline: Vec<TimelineEntry>,
     /// Where each activity's entry is in `timeline`.
     timeline_index: HashMap<Fingerprint, u32>,
@@ -92,6 +92,17 @@ pub struct Observed {
     pub tactics: Vec<String>,
 }
 
+impl Observed {
+    fn none(entity: String) -> Observed {
+        Observed {
+            entity,
+            incident_id: String::new(),
+            progression: 0,
+            tactics: Vec::new(),
+        }
+    }
+}
+
 impl IncidentTracker {
     pub fn new(window: Duration, max_open: usize, max_closed: usize) -> Self {
         IncidentTracker {
@@ -118,23 +129,28 @@ impl IncidentTracker {
         if let Some(t) = time {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         }
-        let expired = self
-            .open
-            .get(&entity)
-            .is_some_and(|inc| match (inc.last_seen, time) {
-                (Some(last), Some(now)) => now - last > self.window,
-                _ => false,
-            });
+        // One lookup decides: absent, present, or present but its window has passed.
+        let (present, expired) = match self.open.get(&entity) {
+            None => (false, false),
+            Some(inc) => {
+                let expired = match (inc.last_seen, time) {
+                    (Some(last), Some(now)) => now - last > self.window,
+                    _ => false,
+                };
+                (!expired, expired)
+            }
+        };
         if expired {
             if let Some(done) = self.open.remove(&entity) {
                 self.close(done);
             }
         }
-        if !self.open.contains_key(&entity) && self.open.len() >= self.max_open {
+        if !present && self.open.len() >= self.max_open {
             self.evict_stalest();
         }
         let seq = self.next_seq;
-        let inc = self.open.entry(entity.clone()).or_insert_with(|| {
+        let stages = scoring.incident.stages.len();
+        let new_incident = || {
             let id = format!(
                 "inc-{:016x}",
                 xxhash_rust::xxh3::xxh3_64(format!("{entity}|{seq}|{time:?}").as_bytes())
@@ -148,16 +164,25 @@ impl IncidentTracker {
                 rules: BTreeSet::new(),
                 tactics: Vec::new(),
                 entities: BTreeSet::new(),
-                entity_hashes: std::collections::HashSet::new(),
+                entity_hashes: Vec::new(),
                 timeline: Vec::new(),
                 timeline_index: HashMap::new(),
                 timeline_dropped: 0,
-                chain: vec![0; scoring.incident.stages.len()],
+                chain: vec![0; stages],
                 max_score: f32::MIN,
                 all_benign: true,
                 seq,
             }
-        });
+        };
+        let inc = if present {
+            match self.open.get_mut(&entity) {
+                Some(inc) => inc,
+                None => return Observed::none(entity),
+            }
+        } else {
+            let fresh = new_incident();
+            self.open.entry(entity.clone()).or_insert(fresh)
+        };
         if inc.alert_count == 0 {
             self.next_seq += 1;
         }
@@ -180,7 +205,8 @@ impl IncidentTracker {
                 if let Some(v) = alert.field(f) {
                     // Hash first: repeats (the common case) then cost no allocation.
                     let h = xxhash_rust::xxh3::xxh3_64_with_seed(v.as_bytes(), label.len() as u64);
-                    if inc.entity_hashes.insert(h) && inc.entities.len() < 64 {
+                    if !inc.entity_hashes.contains(&h) {
+                        inc.entity_hashes.push(h);
                         inc.entities.insert(format!("{label}:{v}"));
                     }
                 }

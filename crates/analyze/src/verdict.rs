@@ -109,12 +109,13 @@ fn judge_with(
     }
 
     let proc_name = alert.field("proc.name");
-    if alert.field("container.privileged").as_deref() == Some("true")
+    let privileged = alert.field("container.privileged");
+    if privileged.as_deref() == Some("true")
         || alert
             .field("ka.req.pod.containers.privileged")
             .is_some_and(|v| v.split(',').any(|x| x.trim() == "true"))
     {
-        let f = if alert.field("container.privileged").is_some() {
+        let f = if privileged.is_some() {
             "container.privileged"
         } else {
             "ka.req.pod.containers.privileged"
@@ -125,11 +126,11 @@ fn judge_with(
             w.privileged_container,
         );
     }
-    if alert.field("user.uid").as_deref() == Some("0")
-        || (alert.field("user.uid").is_none()
-            && alert.field("user.name").as_deref() == Some("root"))
+    let uid = alert.field("user.uid");
+    if uid.as_deref() == Some("0")
+        || (uid.is_none() && alert.field("user.name").as_deref() == Some("root"))
     {
-        let f = if alert.field("user.uid").is_some() {
+        let f = if uid.is_some() {
             "user.uid"
         } else {
             "user.name"

@@ -16,13 +16,20 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 3 => gen(args[1].parse().context("N")?, &args[2]),
         Some("parse") if args.len() == 2 => parse(&args[1]),
+        Some("compare") if args.len() >= 2 => compare(
+            &args[1],
+            args.get(2)
+                .and_then(|r| r.strip_prefix("--rounds="))
+                .map_or(Ok(5), str::parse)
+                .context("--rounds=N")?,
+        ),
         Some("analyze") if args.len() >= 2 => analyze(
             &args[1],
             args.iter().any(|a| a == "--summary"),
             args.iter().any(|a| a == "--every-alert"),
         ),
         _ => bail!(
-            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert]"
+            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] | compare FILE [--rounds=N]"
         ),
     }
 }
@@ -50,6 +57,79 @@ fn report(kind: &str, n: u64, secs: f64, extra: serde_json::Value) {
         o.extend(e.clone());
     }
     println!("{v}");
+}
+
+/// (a) and (b) alternately in one process, `rounds` times each; the best time of each is the
+/// figure (on a shared machine the best run is the one least disturbed by neighbours).
+fn compare(path: &str, rounds: usize) -> Result<()> {
+    let mut best_parse = f64::MAX;
+    let mut best_analyze = f64::MAX;
+    let mut n = 0;
+    for _ in 0..rounds.max(1) {
+        let (k, secs) = time_parse(path)?;
+        n = k;
+        best_parse = best_parse.min(secs);
+        let (_, secs) = time_analyze(path)?;
+        best_analyze = best_analyze.min(secs);
+    }
+    let p = n as f64 / best_parse;
+    let a = n as f64 / best_analyze;
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "compare", "alerts": n, "rounds": rounds,
+            "parse_value_per_sec": p.round(), "analyze_json_clusters_per_sec": a.round(),
+            "ratio": (a / p * 1000.0).round() / 1000.0,
+        })
+    );
+    Ok(())
+}
+
+fn time_parse(path: &str) -> Result<(u64, f64)> {
+    let f = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+    let start = Instant::now();
+    let mut n = 0u64;
+    for line in f.split(b'\n') {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&line)?;
+        std::hint::black_box(&v);
+        n += 1;
+    }
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+/// The default `analyze --format json` path: one report per cluster, incidents, to a sink.
+fn time_analyze(path: &str) -> Result<(u64, f64)> {
+    let analyzer = Analyzer::load(&[])?;
+    let mut engine = Engine::new(analyzer, EngineConfig::default());
+    let mut sink = StreamSink::new(
+        BufWriter::with_capacity(256 * 1024, CountingSink(0)),
+        Format::Json,
+    );
+    let start = Instant::now();
+    let mut rejected = 0u64;
+    for item in fa_ingest::open_input(path)?.into_alerts() {
+        match item {
+            Ok(a) => {
+                for e in engine.process(a) {
+                    sink.report(&e.report)?;
+                }
+            }
+            Err(_) => rejected += 1,
+        }
+    }
+    let done = engine.finish(rejected);
+    for e in &done.reports {
+        sink.report(&e.report)?;
+    }
+    for i in &done.incidents {
+        sink.incident(i)?;
+    }
+    sink.finish()?;
+    Ok((done.stats.alerts, start.elapsed().as_secs_f64()))
 }
 
 fn parse(path: &str) -> Result<()> {

@@ -346,10 +346,14 @@ async fn list_alerts(State(st): State<AppState>, Query(q): Params) -> Result<Res
 
 /// The alert's report: the stored one, or rebuilt from the stored alert and verdict; with
 /// the cluster's current figures.
+///
+/// A rebuilt report takes the LLM narrative (and its notes) of its cluster's stored report,
+/// `cluster_report`: the narrative is written once per cluster, as in `analyze`.
 fn report_of(
     analyzer: &Analyzer,
     rec: &AlertRecord,
     cluster: Option<ClusterInfo>,
+    cluster_report: Option<&str>,
 ) -> Result<Option<Report>, ApiError> {
     if !rec.row.analyzed {
         return Ok(None);
@@ -363,7 +367,16 @@ fn report_of(
             let verdict: Verdict =
                 serde_json::from_str(rec.verdict_json.as_deref().unwrap_or("null"))
                     .map_err(|e| ApiError::internal(format!("stored verdict unreadable: {e}")))?;
-            analyzer.report_with(&alert, analyzer.rule_for(&alert), verdict)
+            let mut r = analyzer.report_with(&alert, analyzer.rule_for(&alert), verdict);
+            if let Some(rep) = cluster_report.and_then(|j| serde_json::from_str::<Report>(j).ok()) {
+                r.narrative = rep.narrative;
+                r.notes.extend(
+                    rep.notes
+                        .into_iter()
+                        .filter(|n| n.starts_with("LLM narrative")),
+                );
+            }
+            r
         }
     };
     if cluster.is_some() {
@@ -408,10 +421,17 @@ async fn get_alert(
                 Some(fp) => s.get_cluster(fp)?,
                 None => None,
             };
-            Ok(Some((rec, cluster)))
+            // The cluster's stored report, for a repeat whose own report was not stored.
+            let cluster_report = match (&rec.report_json, &cluster) {
+                (None, Some(c)) if c.representative_uuid != id => s
+                    .get_alert(&c.representative_uuid)?
+                    .and_then(|r| r.report_json),
+                _ => None,
+            };
+            Ok(Some((rec, cluster, cluster_report)))
         })
         .await?;
-    let Some((rec, cluster)) = found else {
+    let Some((rec, cluster, cluster_report)) = found else {
         return Err(ApiError::not_found(format!("no alert with uuid `{uuid}`")));
     };
     let info = cluster.map(|c| ClusterInfo {
@@ -422,7 +442,7 @@ async fn get_alert(
     });
     let analyzer = st.analyzer.clone();
     let (rec, report) = tokio::task::spawn_blocking(move || {
-        let r = report_of(&analyzer, &rec, info);
+        let r = report_of(&analyzer, &rec, info, cluster_report.as_deref());
         (rec, r)
     })
     .await

@@ -314,7 +314,9 @@ pub struct Correlator {
     tracker: IncidentTracker,
     /// Cluster sizes: authoritative for every fingerprint seen since start; others are read
     /// from the store on first sight.
-    clusters: HashMap<Fingerprint, u64>,
+    /// Per cluster: alerts so far, and the worst verdict among its alerts (the worst one has
+    /// a stored report).
+    clusters: HashMap<Fingerprint, (u64, VerdictKind)>,
     reader: Box<dyn Store>,
     dirty: HashSet<String>,
     /// The verdict each incident was last notified with.
@@ -356,18 +358,18 @@ impl Correlator {
         self
     }
 
-    fn cluster_count(&mut self, fp: Fingerprint) -> u64 {
-        if let Some(n) = self.clusters.get(&fp) {
-            return *n;
+    fn cluster_state(&mut self, fp: Fingerprint) -> (u64, VerdictKind) {
+        if let Some(c) = self.clusters.get(&fp) {
+            return *c;
         }
         if self.clusters.len() >= MAX_CACHED_CLUSTERS {
             self.clusters.clear();
         }
         let stored = match self.reader.get_cluster(&fp.to_string()) {
-            Ok(c) => c.map_or(0, |c| c.count),
+            Ok(c) => c.map_or((0, VerdictKind::Benign), |c| (c.count, c.verdict)),
             Err(e) => {
                 tracing::warn!(error = %e, "reading a cluster count");
-                0
+                (0, VerdictKind::Benign)
             }
         };
         self.clusters.insert(fp, stored);
@@ -401,8 +403,8 @@ impl Correlator {
                 self.flush_one(&entity, out_incidents);
             }
         }
-        let count = self.cluster_count(fp) + 1;
-        self.clusters.insert(fp, count);
+        let (seen, worst_before) = self.cluster_state(fp);
+        let count = seen + 1;
 
         let a = &self.analyzer;
         let rule = a.rule_for(alert);
@@ -422,7 +424,13 @@ impl Correlator {
                 escalating_incident: escalation,
             },
         );
-        let keep_report = count == 1 || verdict.kind != VerdictKind::Benign;
+        // A report is stored for a cluster's first alert and for any alert that makes its
+        // cluster's verdict worse; the other repeats' reports are rebuilt on demand from the
+        // stored alert and verdict. Storing every repeat's report would multiply the bytes
+        // written per alert several times over in a storm.
+        let keep_report = count == 1 || verdict.kind > worst_before;
+        self.clusters
+            .insert(fp, (count, worst_before.max(verdict.kind)));
         let wants_notify = self
             .notifier
             .as_ref()

@@ -292,12 +292,13 @@ async fn kept_reports_get_a_narrative_one_request_per_cluster_redacted_and_cache
         2.0,
         "{m}"
     );
-    assert_eq!(
+    // Only stored reports are narrated (a cluster's first alert, and any alert that worsens
+    // its cluster's verdict); the other repeats show their cluster's narrative.
+    assert!(
         metric(
             &m,
             "falco_analyst_llm_requests_total{outcome=\"cache_hit\"}"
-        ),
-        f64::from(narrated - 2),
+        ) <= f64::from(narrated - 2),
         "{m}"
     );
     assert_eq!(
