@@ -24,7 +24,7 @@ use fa_sinks::notify::Notifier;
 use fa_store::{SqliteOptions, SqliteStore, Store};
 use pipeline::{AnalysisMsg, Correlator, Shared, WriteCmd, WriterConfig};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,23 @@ impl RunningServer {
 fn sqlite_options(cfg: &Config) -> SqliteOptions {
     SqliteOptions {
         synchronous: cfg.store.synchronous,
+        // The checkpointer thread keeps the WAL short; the writer steps in only past ~80 MiB.
+        wal_autocheckpoint_pages: 20_000,
         ..SqliteOptions::default()
+    }
+}
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Passive checkpoints on their own connection until `stop`: the writer's commits then only
+/// append to the WAL, and the copy into the database (with its fsyncs) runs beside them.
+fn checkpointer(store: SqliteStore, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = store.checkpoint_passive() {
+            tracing::warn!(error = %e, "background checkpoint");
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
     }
 }
 
@@ -119,6 +135,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         Some((n, ntx))
     };
 
+    let checkpoint_stop = Arc::new(AtomicBool::new(false));
+    let checkpoint_thread = {
+        let (path, opts) = (path.clone(), opts.clone());
+        let store =
+            tokio::task::spawn_blocking(move || SqliteStore::open_checkpointer(&path, &opts))
+                .await?
+                .context("opening the checkpoint connection")?;
+        let stop = checkpoint_stop.clone();
+        std::thread::Builder::new()
+            .name("fa-checkpoint".into())
+            .spawn(move || checkpointer(store, stop))?
+    };
     let writer = {
         let (shared, atx) = (shared.clone(), atx.clone());
         let wcfg = WriterConfig {
@@ -295,6 +323,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             let _ = wtx.send(WriteCmd::Stop).await;
             drop(wtx);
             tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .ok();
+            checkpoint_stop.store(true, Ordering::Relaxed);
+            tokio::task::spawn_blocking(move || checkpoint_thread.join())
                 .await
                 .ok();
             if let Some(t) = notify_task {

@@ -31,14 +31,19 @@ pub struct SqliteOptions {
     pub cache_kib: u32,
     /// How long a connection waits for a lock before failing.
     pub busy_timeout: Duration,
+    /// WAL pages after which the writing connection checkpoints by itself. The service runs
+    /// passive checkpoints on another connection ([`SqliteStore::open_checkpointer`]), so this
+    /// is only the backstop that bounds the WAL when those fall behind.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             synchronous: Synchronous::Normal,
-            cache_kib: 64 * 1024,
+            cache_kib: 8 * 1024,
             busy_timeout: Duration::from_secs(5),
+            wal_autocheckpoint_pages: 1000,
         }
     }
 }
@@ -73,8 +78,9 @@ impl SqliteStore {
             "PRAGMA synchronous = {sync};
              PRAGMA cache_size = -{};
              PRAGMA temp_store = MEMORY;
-             PRAGMA foreign_keys = OFF;",
-            opts.cache_kib
+             PRAGMA foreign_keys = OFF;
+             PRAGMA wal_autocheckpoint = {};",
+            opts.cache_kib, opts.wal_autocheckpoint_pages
         ))?;
         let mut s = SqliteStore { conn };
         s.migrate()?;
@@ -150,6 +156,28 @@ impl SqliteStore {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// A connection for background checkpoints only: copying the WAL into the database (and
+    /// its fsyncs) then happens beside the writer instead of inside its commits.
+    pub fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(opts.busy_timeout)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -1024;")?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// Copy what the WAL holds into the database without waiting for readers or the writer
+    /// (SQLite's PASSIVE mode). Returns (frames in the WAL, frames now checkpointed).
+    pub fn checkpoint_passive(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?)
     }
 
     /// Move the WAL's content into the database file and truncate it (at shutdown).
