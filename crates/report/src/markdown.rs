@@ -2,12 +2,12 @@
 //! has data for. All alert content is escaped (`sanitize`) and code sits in fences longer than
 //! any backtick run inside it; the output is meant to be readable raw in a terminal too.
 
-use crate::sanitize::{md_block, md_code_span, md_fence, md_inline, Lines};
+use crate::sanitize::{md_block, md_code_span, md_fence, md_inline, md_inline_code, Lines};
 use crate::view::{ExampleView, IncidentView, MitigationView, ReportView, Row, VerdictView};
 use fa_model::{IncidentReport, Report};
 
 fn text(out: &mut String, s: &str) {
-    md_inline(out, s, Lines::Space);
+    md_inline_code(out, s, Lines::Space);
 }
 
 fn cell(out: &mut String, s: &str) {

@@ -138,6 +138,65 @@ pub fn md_inline(out: &mut String, s: &str, lines: Lines) {
     }
 }
 
+/// Like [`md_inline`], but text between a pair of backticks on one line becomes a code span
+/// (made by [`md_code_span`], so its content cannot break out). Our own sentences quote rule
+/// names and values that way; everything outside the spans is escaped as by `md_inline`. A
+/// string that starts with a backtick is escaped whole, so no line can start with a fence.
+pub fn md_inline_code(out: &mut String, s: &str, lines: Lines) {
+    let clean = strip_controls(s);
+    let text = clean.trim();
+    if text.starts_with('`') || !text.contains('`') {
+        md_inline(out, text, lines);
+        return;
+    }
+    let mut rest = text;
+    let mut first = true;
+    loop {
+        let span = rest.find('`').and_then(|a| {
+            let inner = &rest[a + 1..];
+            inner
+                .find('`')
+                .filter(|&len| len > 0 && !inner[..len].contains('\n'))
+                .map(|len| (a, len))
+        });
+        let Some((a, len)) = span else {
+            escape_text(out, rest, lines, first);
+            break;
+        };
+        escape_text(out, &rest[..a], lines, first);
+        // Two spans side by side would merge their delimiters into one backtick run, and the
+        // parser could then pair them differently: keep them apart.
+        if out.ends_with('`') {
+            out.push(' ');
+        }
+        md_code_span(out, &rest[a + 1..a + 1 + len]);
+        rest = &rest[a + 2 + len..];
+        first = false;
+    }
+}
+
+/// The escaping loop of [`md_inline`] without trimming: a piece of a line.
+fn escape_text(out: &mut String, s: &str, lines: Lines, line_start: bool) {
+    let s = if line_start && matches!(lines, Lines::Space) {
+        escape_line_start(out, s)
+    } else {
+        s
+    };
+    for c in s.chars() {
+        match c {
+            '\n' => match lines {
+                Lines::Mark => out.push('␤'),
+                Lines::Space => out.push(' '),
+            },
+            c if is_md_special(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
 /// Append multi-line prose: paragraphs (blank-line separated) are kept, every line is trimmed
 /// and escaped so no line can start a heading, list, quote, code block, table or HTML block.
 pub fn md_block(out: &mut String, s: &str) {
@@ -152,7 +211,7 @@ pub fn md_block(out: &mut String, s: &str) {
             }
             continue;
         }
-        md_inline(out, line, Lines::Space);
+        md_inline_code(out, line, Lines::Space);
         out.push('\n');
         blank = false;
     }
@@ -322,5 +381,50 @@ mod tests {
         let mut o = String::new();
         md_block(&mut o, "\n\n# Title\n    code\n> quote\n\n\n---\nend");
         assert_eq!(o, "\\# Title\ncode\n\\> quote\n\n\\---\nend\n");
+    }
+}
+
+#[cfg(test)]
+mod inline_code_tests {
+    use super::*;
+
+    fn render(s: &str) -> String {
+        let mut out = String::new();
+        md_inline_code(&mut out, s, Lines::Space);
+        out
+    }
+
+    #[test]
+    fn backtick_pairs_become_code_spans_and_the_rest_stays_escaped() {
+        assert_eq!(
+            render("rule `Terminal shell in container` has *severity*"),
+            "rule `Terminal shell in container` has \\*severity\\*"
+        );
+        // Hostile content inside a pair cannot close the span early or inject markup.
+        assert_eq!(render("shell `a``b<img>` ran"), "shell `a` `b<img>` ran");
+        // Whatever the backticks, no raw HTML reaches a Markdown renderer.
+        for hostile in [
+            "x `a```b`c<img src=x>`` y",
+            "`a` `` `<b>` ``` <i>",
+            "run `a`b`<script>`",
+            "p `x\\` <u>` q",
+        ] {
+            let md = render(hostile);
+            for ev in pulldown_cmark::Parser::new(&md) {
+                assert!(
+                    !matches!(
+                        ev,
+                        pulldown_cmark::Event::Html(_) | pulldown_cmark::Event::InlineHtml(_)
+                    ),
+                    "{hostile:?} -> {md:?} gives raw HTML: {ev:?}"
+                );
+            }
+        }
+        // An unpaired backtick is escaped.
+        assert_eq!(render("it `ran"), "it \\`ran");
+        // A leading backtick never opens a fence: the whole line is escaped.
+        assert_eq!(render("```x```"), "\\`\\`\\`x\\`\\`\\`");
+        // A list marker at the start stays escaped.
+        assert!(render("- `x` y").starts_with("\\-"));
     }
 }
