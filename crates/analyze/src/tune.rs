@@ -2,7 +2,7 @@
 
 use crate::cluster::Cluster;
 use crate::engine::Analyzer;
-use crate::kb::{tuning, yaml_quote};
+use crate::kb::{scope_values, tuning, yaml_flow_item, yaml_quote};
 use crate::verdict::Context;
 use fa_model::{Tuning, VerdictKind};
 use std::collections::BTreeMap;
@@ -79,10 +79,7 @@ pub fn rules_file(a: &Analyzer, clusters: &[Cluster], min_count: u64) -> (String
         if exception_for(a, c).is_none() {
             continue;
         }
-        let present: Vec<(String, String)> = scope_fields(a, c)
-            .into_iter()
-            .filter_map(|f| c.alert.field(&f).map(|v| (f.clone(), v.into_owned())))
-            .collect();
+        let present = scope_values(&scope_fields(a, c), &c.alert);
         let fields: Vec<String> = present.iter().map(|(f, _)| f.clone()).collect();
         let values: Vec<String> = present.into_iter().map(|(_, v)| v).collect();
         let name = format!(
@@ -118,7 +115,8 @@ pub fn rules_file(a: &Analyzer, clusters: &[Cluster], min_count: u64) -> (String
         out.push_str("  exceptions:\n");
         for (name, (fields, values)) in excs {
             let _ = writeln!(out, "    - name: {name}");
-            let _ = writeln!(out, "      fields: [{}]", fields.join(", "));
+            let names: Vec<String> = fields.iter().map(|f| yaml_flow_item(f)).collect();
+            let _ = writeln!(out, "      fields: [{}]", names.join(", "));
             let _ = writeln!(out, "      comps: [{}]", vec!["="; fields.len()].join(", "));
             out.push_str("      values:\n");
             for (vals, comment) in values {

@@ -73,6 +73,36 @@ pub fn shell_quote(v: &str) -> String {
 
 /// A YAML double-quoted scalar; everything outside printable ASCII is escaped so that no
 /// alert value can break out of the string or smuggle control characters into a rules file.
+/// The (field, value) pairs an exception can be scoped by: fields the alert has, with a single
+/// value. A list-valued field (`container.image.digest` as a list, `k8s.pod.labels`) cannot be
+/// matched with `=`, so it is left out rather than turned into a wrong comparison.
+pub fn scope_values(fields: &[String], alert: &Alert) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|f| {
+            !matches!(
+                alert.output_fields.get(f),
+                Some(serde_json::Value::Array(_) | serde_json::Value::Object(_))
+            )
+        })
+        .filter_map(|f| alert.field(f).map(|v| (f.clone(), v.into_owned())))
+        .collect()
+}
+
+/// A field name as an item of a YAML flow sequence (`fields: [a, b]`): plain when it is only
+/// name characters, quoted otherwise (`proc.aname[2]` would end the sequence early).
+pub fn yaml_flow_item(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        name.to_string()
+    } else {
+        yaml_quote(name)
+    }
+}
+
 pub fn yaml_quote(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 2);
     out.push('"');
@@ -277,14 +307,11 @@ fn step(title: &str, command: Option<&str>, alert: &Alert) -> Step {
 
 /// A Falco exception appended to the rule, scoped by the tuning fields the alert has values for.
 pub fn tuning(rule: &str, fields: &[String], alert: &Alert) -> Option<Tuning> {
-    let present: Vec<(&str, String)> = fields
-        .iter()
-        .filter_map(|f| alert.field(f).map(|v| (f.as_str(), v.into_owned())))
-        .collect();
+    let present = scope_values(fields, alert);
     if present.is_empty() {
         return None;
     }
-    let names: Vec<&str> = present.iter().map(|(f, _)| *f).collect();
+    let names: Vec<&str> = present.iter().map(|(f, _)| f.as_str()).collect();
     let slug: String = names
         .iter()
         .map(|f| f.replace(['.', '[', ']'], "_"))
@@ -294,7 +321,15 @@ pub fn tuning(rule: &str, fields: &[String], alert: &Alert) -> Option<Tuning> {
     let _ = writeln!(yaml, "- rule: {}", yaml_quote(rule));
     yaml.push_str("  exceptions:\n");
     let _ = writeln!(yaml, "    - name: fa_{}", slug.trim_matches('_'));
-    let _ = writeln!(yaml, "      fields: [{}]", names.join(", "));
+    let _ = writeln!(
+        yaml,
+        "      fields: [{}]",
+        names
+            .iter()
+            .map(|n| yaml_flow_item(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let _ = writeln!(yaml, "      comps: [{}]", vec!["="; names.len()].join(", "));
     yaml.push_str("      values:\n");
     let vals: Vec<String> = present.iter().map(|(_, v)| yaml_quote(v)).collect();
@@ -361,5 +396,36 @@ mod tests {
         assert!(t.yaml.contains("comps: [=, =]"));
         assert!(t.yaml.contains("exceptions: append"));
         assert!(tuning("r", &["container.id".into()], &alert()).is_none());
+    }
+
+    #[test]
+    fn bracketed_fields_are_quoted_and_list_values_left_out() {
+        let a: Alert = serde_json::from_str(
+            r#"{"rule":"X","priority":"Notice","output_fields":{"proc.aname[2]":"containerd-shim","proc.name":"sh","container.image.digest":["sha256:1","sha256:2"]}}"#,
+        )
+        .unwrap();
+        let t = tuning(
+            "Run shell untrusted",
+            &[
+                "proc.name".into(),
+                "proc.aname[2]".into(),
+                "container.image.digest".into(),
+            ],
+            &a,
+        )
+        .unwrap();
+        assert!(
+            t.yaml.contains(r#"fields: [proc.name, "proc.aname[2]"]"#),
+            "{}",
+            t.yaml
+        );
+        assert!(t.yaml.contains("comps: [=, =]"), "{}", t.yaml);
+        assert!(!t.yaml.contains("sha256"), "{}", t.yaml);
+        // And the validator, which gates every report, accepts it as a Falco rules snippet.
+        let findings = fa_validate::validate_snippet(&fa_model::Snippet {
+            lang: "falco-yaml".into(),
+            code: t.yaml.clone(),
+        });
+        assert!(findings.is_empty(), "{findings:?}\n{}", t.yaml);
     }
 }

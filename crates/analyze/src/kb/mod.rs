@@ -6,7 +6,9 @@ mod matcher;
 pub mod schema;
 
 pub(crate) use enrich::is_placeholder;
-pub use enrich::{fill_placeholders, shell_quote, tuning, yaml_quote, Filled};
+pub use enrich::{
+    fill_placeholders, scope_values, shell_quote, tuning, yaml_flow_item, yaml_quote, Filled,
+};
 pub use matcher::{Signature, SignatureMatch};
 pub use schema::*;
 
