@@ -646,9 +646,16 @@ pub fn analysis_loop(
     shared: Arc<Shared>,
 ) {
     const BATCH: usize = 512;
+    // Analyses are handed to the writer at most this often (or per BATCH): each hand-over is
+    // a commit of its own unless it meets ingest in the writer's queue, and commits are what
+    // the writer spends its time on.
+    const HAND_OVER: Duration = Duration::from_millis(20);
     let flush_every = Duration::from_millis(500);
     let mut last_flush = Instant::now();
     let mut stop = false;
+    let mut analyses: Vec<Analysis> = Vec::new();
+    let mut incidents: Vec<IncidentRow> = Vec::new();
+    let mut pending_since: Option<Instant> = None;
     let held = |shared: &Shared| {
         while shared.paused.load(Ordering::Relaxed) && !shared.abort.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(10));
@@ -660,11 +667,14 @@ pub fn analysis_loop(
             break;
         }
         // Changed incidents are written soon after the stream goes quiet.
-        let wait = if c.has_dirty() {
+        let mut wait = if c.has_dirty() {
             Duration::from_millis(50)
         } else {
             flush_every
         };
+        if let Some(t) = pending_since {
+            wait = wait.min(HAND_OVER.saturating_sub(t.elapsed()));
+        }
         let first = match rx.recv_timeout(wait) {
             Ok(m) => Some(m),
             Err(std_mpsc::RecvTimeoutError::Timeout) => None,
@@ -685,8 +695,6 @@ pub fn analysis_loop(
         if held(&shared) {
             break;
         }
-        let mut analyses = Vec::with_capacity(msgs.len());
-        let mut incidents = Vec::new();
         for m in msgs {
             match m {
                 AnalysisMsg::Stop => stop = true,
@@ -707,12 +715,23 @@ pub fn analysis_loop(
             c.flush_incidents(&mut incidents);
             last_flush = Instant::now();
         }
+        if pending_since.is_none() && (!analyses.is_empty() || !incidents.is_empty()) {
+            pending_since = Some(Instant::now());
+        }
+        let due = stop
+            || idle
+            || analyses.len() >= BATCH
+            || pending_since.is_some_and(|t| t.elapsed() >= HAND_OVER);
+        if !due {
+            continue;
+        }
+        pending_since = None;
         let n = analyses.len();
         if (n > 0 || !incidents.is_empty())
             && writer
                 .blocking_send(WriteCmd::Analyses {
-                    analyses,
-                    incidents,
+                    analyses: std::mem::take(&mut analyses),
+                    incidents: std::mem::take(&mut incidents),
                 })
                 .is_err()
         {
@@ -736,14 +755,20 @@ pub fn analysis_loop(
             }
         }
     }
-    // Whatever the tracker still holds open is written as it stands.
-    let mut incidents = Vec::new();
+    // Analyses not handed over yet, and whatever the tracker still holds open, are written
+    // as they stand.
     c.flush_incidents(&mut incidents);
-    if !incidents.is_empty() {
-        let _ = writer.blocking_send(WriteCmd::Analyses {
-            analyses: Vec::new(),
-            incidents,
-        });
+    let n = analyses.len();
+    if (n > 0 || !incidents.is_empty())
+        && writer
+            .blocking_send(WriteCmd::Analyses {
+                analyses,
+                incidents,
+            })
+            .is_ok()
+    {
+        c.dispatch_narrations(&shared.metrics);
+        shared.release(n);
     }
     tracing::debug!("analysis stopped");
 }
