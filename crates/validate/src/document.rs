@@ -257,9 +257,19 @@ fn check_generic_yaml(code: &str) -> Vec<Finding> {
     ];
     let mut out = Vec::new();
     for doc in &docs {
-        let is_k8s = doc
-            .as_object()
-            .is_some_and(|m| m.keys().any(|k| k8s_keys.contains(&k.as_str())));
+        // A top-level `name` beside `spec` without apiVersion/kind is another system's
+        // document (a GCP organisation policy, for one): Kubernetes objects keep their name
+        // under `metadata`, and a container fragment has no `spec`.
+        let foreign = doc.as_object().is_some_and(|m| {
+            m.contains_key("name")
+                && m.contains_key("spec")
+                && !m.contains_key("apiVersion")
+                && !m.contains_key("kind")
+        });
+        let is_k8s = !foreign
+            && doc
+                .as_object()
+                .is_some_and(|m| m.keys().any(|k| k8s_keys.contains(&k.as_str())));
         if is_k8s {
             out.extend(k8s::check_document(code, doc));
         }
@@ -396,6 +406,15 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].token, "--no-pid");
         assert_eq!(f[0].line, Some(3));
+    }
+
+    #[test]
+    fn a_gcp_org_policy_is_not_taken_for_a_kubernetes_object() {
+        let policy = "name: projects/p/policies/iam.allowedPolicyMemberDomains\nspec:\n  rules:\n  - values:\n      allowedValues: [C0abc123]\n";
+        assert!(check_kind(Kind::Yaml, policy).is_empty());
+        // A Kubernetes fragment with a wrong field is still checked.
+        let bad = "spec:\n  containers:\n  - name: x\n    securityContext: {runAsNonRot: true}\n";
+        assert!(!check_kind(Kind::Yaml, bad).is_empty());
     }
 
     #[test]
