@@ -199,11 +199,14 @@ impl Engine {
         let rule = a.kb.rule_for(&alert);
         let fp = fingerprint(&alert);
         let tactics = a.tactics(&alert, rule);
-        let observed = self.incidents.observe(&alert, &tactics, &a.scoring);
+        let entity = crate::incident::entity_of(&alert);
+        let observed = self
+            .incidents
+            .observe(&entity, &alert, &tactics, &a.scoring);
         let escalation = (observed.progression >= 2).then(|| {
             format!(
                 "its {} shows tactics progressing ({}) within the correlation window",
-                observed.entity,
+                entity,
                 observed.tactics.join(" -> ")
             )
         });
@@ -240,7 +243,7 @@ impl Engine {
         let mut kept_alert: Option<Alert> = None;
         let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
         self.incidents
-            .record_at(&observed.entity, fp, &alert, &verdict, || match &report {
+            .record(&entity, fp, &alert, &verdict, || match &report {
                 Some(r) => (r.summary.clone(), r.id.clone()),
                 None => (
                     alert.message().unwrap_or(alert.rule.as_str()).to_string(),

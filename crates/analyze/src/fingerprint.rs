@@ -39,56 +39,67 @@ const ACTOR_FIELDS: &[&str] = &[
     "okta.evt.type",
 ];
 
-/// rule + (image, else host) + executable + normalised command line + parent + actor fields.
-pub fn fingerprint(alert: &Alert) -> Fingerprint {
-    let mut h = Xxh3::new();
-    // One buffer for every normalised value of this alert.
-    let mut buf = String::new();
-    let mut put = |label: &str, v: &str| {
-        h.update(label.as_bytes());
-        h.update(&[0]);
-        h.update(v.as_bytes());
-        h.update(&[0xff]);
-    };
-    let mut put_normalized = |label: &str, v: &str, put: &mut dyn FnMut(&str, &str)| {
+/// The fingerprint's hash input: labelled values, some normalised through one reused buffer.
+struct Parts {
+    h: Xxh3,
+    buf: String,
+}
+
+impl Parts {
+    fn put(&mut self, label: &str, v: &str) {
+        self.h.update(label.as_bytes());
+        self.h.update(&[0]);
+        self.h.update(v.as_bytes());
+        self.h.update(&[0xff]);
+    }
+
+    fn put_normalized(&mut self, label: &str, v: &str) {
+        let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         normalize_into(v, &mut buf);
-        put(label, &buf);
+        self.put(label, &buf);
+        self.buf = buf;
+    }
+}
+
+/// rule + (image, else host) + executable + normalised command line + parent + actor fields.
+pub fn fingerprint(alert: &Alert) -> Fingerprint {
+    let mut p = Parts {
+        h: Xxh3::new(),
+        buf: String::new(),
     };
-    put("rule", alert.rule.as_str());
+    p.put("rule", alert.rule.as_str());
     match alert
         .field("container.image.repository")
         .or_else(|| alert.field("container.image"))
     {
-        Some(img) => put("image", &img),
-        None => put("host", alert.hostname.as_deref().unwrap_or("")),
+        Some(img) => p.put("image", &img),
+        None => p.put("host", alert.hostname.as_deref().unwrap_or("")),
     }
     if let Some(exe) = alert
         .field("proc.exepath")
         .or_else(|| alert.field("proc.exe"))
         .or_else(|| alert.field("proc.name"))
     {
-        put_normalized("exe", &exe, &mut put);
+        p.put_normalized("exe", &exe);
     }
     if let Some(cmd) = alert.field("proc.cmdline") {
-        put_normalized("cmd", &cmd, &mut put);
+        p.put_normalized("cmd", &cmd);
     }
-    if let Some(p) = alert.field("proc.pname") {
-        put("parent", &p);
+    if let Some(parent) = alert.field("proc.pname") {
+        p.put("parent", &parent);
     }
     if let Some(f) = alert.field("fd.name") {
-        put_normalized("fd", &f, &mut put);
+        p.put_normalized("fd", &f);
     }
     // One pass over the alert's fields instead of a lookup per actor field: most alerts
-    // (syscall) have none of them. Hashed in ACTOR_FIELDS order, as before.
+    // (syscall) have none of them. Hashed in ACTOR_FIELDS order.
     let mut actors: [Option<std::borrow::Cow<'_, str>>; ACTOR_FIELDS.len()] = Default::default();
     for (k, v) in &alert.output_fields {
-        if !(k.starts_with("ka.")
-            || k.starts_with("ct.")
-            || k.starts_with("gcp.")
-            || k.starts_with("github.")
-            || k.starts_with("okta."))
-        {
+        let cloud = ["ka.", "ct.", "gcp.", "github.", "okta."]
+            .iter()
+            .any(|prefix| k.starts_with(prefix));
+        if !cloud {
             continue;
         }
         if let Some(i) = ACTOR_FIELDS.iter().position(|f| f == k) {
@@ -97,15 +108,15 @@ pub fn fingerprint(alert: &Alert) -> Fingerprint {
     }
     for (f, v) in ACTOR_FIELDS.iter().zip(&actors) {
         if let Some(v) = v {
-            put_normalized(f, v, &mut put);
+            p.put_normalized(f, v);
         }
     }
     if alert.rule.is_unknown() {
         if let Some(m) = alert.message() {
-            put_normalized("msg", m, &mut put);
+            p.put_normalized("msg", m);
         }
     }
-    Fingerprint(h.digest())
+    Fingerprint(p.h.digest())
 }
 
 /// Collapse what varies between repeats of the same activity: numbers, hex hashes, uuids and

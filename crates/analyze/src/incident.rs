@@ -84,23 +84,9 @@ pub struct IncidentTracker {
 /// What an alert's arrival did to its incident, for the alert's own verdict.
 #[derive(Debug, Clone)]
 pub struct Observed {
-    /// The alert's entity, as [`entity_of`] names it.
-    pub entity: String,
-    pub incident_id: String,
     pub progression: u8,
     /// The incident's tactics in first-seen order, when `progression` is 2 or more (else empty).
     pub tactics: Vec<String>,
-}
-
-impl Observed {
-    fn none(entity: String) -> Observed {
-        Observed {
-            entity,
-            incident_id: String::new(),
-            progression: 0,
-            tactics: Vec::new(),
-        }
-    }
 }
 
 impl IncidentTracker {
@@ -117,20 +103,21 @@ impl IncidentTracker {
         }
     }
 
-    /// Record an alert's entity and tactics (before its verdict is known).
+    /// Record an alert's tactics in the incident of `entity` (the alert's [`entity_of`]),
+    /// before its verdict is known.
     pub fn observe(
         &mut self,
+        entity: &str,
         alert: &Alert,
         tactic_slugs: &[String],
         scoring: &Scoring,
     ) -> Observed {
-        let entity = entity_of(alert);
         let time = alert.time.or(self.clock);
         if let Some(t) = time {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         }
         // One lookup decides: absent, present, or present but its window has passed.
-        let (present, expired) = match self.open.get(&entity) {
+        let (present, expired) = match self.open.get(entity) {
             None => (false, false),
             Some(inc) => {
                 let expired = match (inc.last_seen, time) {
@@ -141,7 +128,7 @@ impl IncidentTracker {
             }
         };
         if expired {
-            if let Some(done) = self.open.remove(&entity) {
+            if let Some(done) = self.open.remove(entity) {
                 self.close(done);
             }
         }
@@ -157,7 +144,7 @@ impl IncidentTracker {
             );
             Incident {
                 id,
-                entity: entity.clone(),
+                entity: entity.to_string(),
                 first_seen: time,
                 last_seen: time,
                 alert_count: 0,
@@ -174,14 +161,16 @@ impl IncidentTracker {
                 seq,
             }
         };
-        let inc = if present {
-            match self.open.get_mut(&entity) {
-                Some(inc) => inc,
-                None => return Observed::none(entity),
-            }
-        } else {
-            let fresh = new_incident();
-            self.open.entry(entity.clone()).or_insert(fresh)
+        // Only a new incident pays for the entity's key.
+        if !present {
+            self.open.insert(entity.to_string(), new_incident());
+        }
+        let Some(inc) = self.open.get_mut(entity) else {
+            // Just inserted: not reached.
+            return Observed {
+                progression: 0,
+                tactics: Vec::new(),
+            };
         };
         if inc.alert_count == 0 {
             self.next_seq += 1;
@@ -223,8 +212,6 @@ impl IncidentTracker {
         }
         let progression = inc.progression();
         Observed {
-            entity,
-            incident_id: inc.id.clone(),
             progression,
             // Only an escalation message needs them.
             tactics: if progression >= 2 {
@@ -246,19 +233,10 @@ impl IncidentTracker {
         self.window
     }
 
-    /// Record the alert's verdict and report in its (open) incident timeline.
-    pub fn record(&mut self, alert: &Alert, verdict: &Verdict, summary: &str, report_id: &str) {
-        let entity = entity_of(alert);
-        let fp = crate::fingerprint::fingerprint(alert);
-        self.record_at(&entity, fp, alert, verdict, || {
-            (summary.to_string(), report_id.to_string())
-        });
-    }
-
-    /// [`record`](Self::record) when the caller already has the alert's entity (from
-    /// [`Observed`]) and fingerprint. `describe` gives the entry's summary and report id and is
-    /// called only for an activity the incident has not seen yet.
-    pub fn record_at(
+    /// Record the alert's verdict in the open incident of `entity`, and its activity (`fp`) in
+    /// the timeline. `describe` gives a new entry's summary and report id; it is called only
+    /// for an activity the incident has not seen yet.
+    pub fn record(
         &mut self,
         entity: &str,
         fp: Fingerprint,

@@ -48,10 +48,6 @@ impl FieldMap {
         self.find(name).map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.find(name).map(|i| &mut self.entries[i].1)
-    }
-
     pub fn contains_key(&self, name: &str) -> bool {
         self.find(name).is_some()
     }
@@ -81,12 +77,6 @@ impl FieldMap {
         }
     }
 
-    pub fn remove(&mut self, name: &str) -> Option<Value> {
-        let i = self.find(name)?;
-        self.hashes.remove(i);
-        Some(self.entries.remove(i).1)
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -98,10 +88,6 @@ impl FieldMap {
     /// Fields in name order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &Value)> + ExactSizeIterator {
         self.entries.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.entries.iter().map(|(k, _)| k)
     }
 
     /// The fields whose names start with `prefix`, in name order.
@@ -225,7 +211,7 @@ mod tests {
         for (k, v) in [("b", 2), ("a", 1), ("d", 4), ("c", 3), ("b", 20)] {
             m.insert(k.to_string(), json!(v));
         }
-        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c", "d"]);
         assert_eq!(m.get("b"), Some(&json!(20)));
         assert_eq!(m["zz"], Value::Null);

@@ -409,7 +409,7 @@ impl Correlator {
         let a = &self.analyzer;
         let rule = a.rule_for(alert);
         let tactics = a.tactics(alert, rule);
-        let observed = self.tracker.observe(alert, &tactics, &a.scoring);
+        let observed = self.tracker.observe(&entity, alert, &tactics, &a.scoring);
         let escalation = (observed.progression >= 2).then(|| {
             format!(
                 "its {entity} shows tactics progressing ({}) within the correlation window",
@@ -441,7 +441,9 @@ impl Correlator {
             Some(r) => r.summary.clone(),
             None => alert.message().unwrap_or(alert.rule.as_str()).to_string(),
         };
-        self.tracker.record(alert, &verdict, &summary, &q.uuid);
+        self.tracker.record(&entity, fp, alert, &verdict, || {
+            (summary.clone(), q.uuid.clone())
+        });
         let incident_id = self
             .tracker
             .open_incident(&entity)

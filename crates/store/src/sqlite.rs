@@ -187,6 +187,25 @@ impl SqliteStore {
     }
 }
 
+/// Delete at most `chunk` rows of `table` whose `time_col` is before `cut`, oldest keys first.
+/// The names are this module's constants, never input.
+fn delete_older(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    key: &str,
+    time_col: &str,
+    cut: i64,
+    chunk: usize,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        &format!(
+            "DELETE FROM {table} WHERE {key} IN
+               (SELECT {key} FROM {table} WHERE {time_col} < ?1 ORDER BY {key} LIMIT ?2)"
+        ),
+        params![cut, chunk as i64],
+    )?)
+}
+
 fn priority_from_level(l: Option<i64>) -> Option<Priority> {
     let l = l?;
     Priority::ALL
@@ -473,34 +492,18 @@ impl Store for SqliteStore {
             o.more |= ids.len() >= chunk;
 
             if let Some(cut) = cutoff {
-                let n = tx.execute(
-                    "DELETE FROM dead_letters WHERE id IN
-                       (SELECT id FROM dead_letters WHERE received_at < ?1 ORDER BY id LIMIT ?2)",
-                    params![cut, chunk as i64],
-                )?;
+                let n = delete_older(&tx, "dead_letters", "id", "received_at", cut, chunk)?;
                 o.dead_letters_deleted += n as u64;
                 o.more |= n >= chunk;
-                let n = tx.execute(
-                    "DELETE FROM clusters WHERE fingerprint IN
-                       (SELECT fingerprint FROM clusters WHERE last_seen < ?1 LIMIT ?2)",
-                    params![cut, chunk as i64],
-                )?;
+                let n = delete_older(&tx, "clusters", "fingerprint", "last_seen", cut, chunk)?;
                 o.clusters_deleted += n as u64;
                 o.more |= n >= chunk;
-                let n = tx.execute(
-                    "DELETE FROM incidents WHERE id IN
-                       (SELECT id FROM incidents WHERE updated_at < ?1 LIMIT ?2)",
-                    params![cut, chunk as i64],
-                )?;
+                let n = delete_older(&tx, "incidents", "id", "updated_at", cut, chunk)?;
                 o.incidents_deleted += n as u64;
                 o.more |= n >= chunk;
                 // Cached narratives of activity not seen for that long (and of old prompt
                 // versions) would otherwise stay for ever.
-                let n = tx.execute(
-                    "DELETE FROM llm_cache WHERE key IN
-                       (SELECT key FROM llm_cache WHERE created_at < ?1 LIMIT ?2)",
-                    params![cut, chunk as i64],
-                )?;
+                let n = delete_older(&tx, "llm_cache", "key", "created_at", cut, chunk)?;
                 o.more |= n >= chunk;
             }
             if let Some(max) = p.max_dead_letters {
