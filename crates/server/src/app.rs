@@ -1,7 +1,7 @@
 //! The router, shared request state and the read API.
 
 use crate::auth::Auth;
-use crate::pipeline::{Shared, WriteCmd};
+use crate::pipeline::{InFlight, InboxCmd, Shared, WriteCmd};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -67,6 +67,11 @@ impl ReadPool {
 
 pub struct AppInner {
     pub shared: Arc<Shared>,
+    /// Received alerts: the inbox thread's group commit.
+    pub inbox: mpsc::Sender<InboxCmd>,
+    /// Acknowledged alerts not yet in the store.
+    pub in_flight: Arc<InFlight>,
+    /// Everything else written: dead letters, analyses, reports.
     pub writer: mpsc::Sender<WriteCmd>,
     pub readers: Arc<ReadPool>,
     pub analyzer: Analyzer,
@@ -432,6 +437,21 @@ async fn get_alert(
         })
         .await?;
     let Some((rec, cluster, cluster_report)) = found else {
+        if st.in_flight.get(&uuid).is_some() {
+            // Acknowledged and kept, not analysed yet: ask again in a moment.
+            let mut r = (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "uuid": uuid,
+                    "analyzed": false,
+                    "status": "received and kept; analysis pending",
+                })),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(r);
+        }
         return Err(ApiError::not_found(format!("no alert with uuid `{uuid}`")));
     };
     let info = cluster.map(|c| ClusterInfo {
@@ -563,7 +583,11 @@ async fn list_dead_letters(
 }
 
 async fn stats(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let s = st.read(|s| s.stats()).await?;
+    let mut s = st.read(|s| s.stats()).await?;
+    // Acknowledged alerts still in the journal count as stored and not yet analysed.
+    let waiting = st.in_flight.len() as u64;
+    s.alerts += waiting;
+    s.unanalyzed += waiting;
     Ok(Json(serde_json::json!({
         "store": s,
         "queue_depth": st.shared.queue_depth(),

@@ -2,7 +2,7 @@
 //! the writer, answer once committed.
 
 use crate::app::{json_error, AppState};
-use crate::pipeline::{count_received, IngestCmd, WriteCmd};
+use crate::pipeline::{count_received, new_alert_row, InboxCmd, IngestCmd, WriteCmd};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -267,20 +267,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
                 )
             }
         };
-        new_alerts.push(NewAlert {
-            uuid,
-            received_at: now,
-            time: a.time.map(to_nanos),
-            rule: a.rule.as_str().to_string(),
-            priority: a.priority,
-            source: a.source.as_ref().map(|s| s.as_str().to_string()),
-            hostname: a.field("hostname").map(|h| h.into_owned()),
-            namespace: a
-                .field("k8s.ns.name")
-                .or_else(|| a.field("ka.target.namespace"))
-                .map(|n| n.into_owned()),
-            body,
-        });
+        new_alerts.push(new_alert_row(&a, uuid, now, body));
         labels.push((
             a.priority,
             a.source.clone(),
@@ -315,41 +302,21 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             }
         }
     }
-    let (tx, rx) = oneshot::channel();
-    let cmd = WriteCmd::Ingest(IngestCmd {
-        alerts: new_alerts,
-        parsed,
-        dead,
-        reply: tx,
-    });
-    if let Err(e) = st.writer.try_send(cmd) {
+    // Rejected records are kept before the answer says so.
+    if !dead.is_empty() && !keep_dead_letters(st, dead).await {
         shared.release(n);
-        shared.metrics.throttled("store_busy");
-        let msg = match e {
-            tokio::sync::mpsc::error::TrySendError::Full(_) => {
-                "the store is saturated; nothing was stored, retry later"
-            }
-            tokio::sync::mpsc::error::TrySendError::Closed(_) => {
-                "the store is shutting down; nothing was stored"
-            }
-        };
-        return retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, msg);
+        return retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
+            "the store is saturated; nothing was stored, retry later",
+        );
     }
-    let outcomes = match rx.await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            return retry_after(
-                StatusCode::SERVICE_UNAVAILABLE,
-                5,
-                &format!("the store failed: {e}; nothing was stored"),
-            );
-        }
-        Err(_) => {
-            return retry_after(
-                StatusCode::SERVICE_UNAVAILABLE,
-                5,
-                "the store stopped; nothing was stored",
-            )
+    let outcomes = if n == 0 {
+        Vec::new()
+    } else {
+        match append(st, new_alerts, parsed).await {
+            Ok(o) => o,
+            Err(r) => return r,
         }
     };
     // Counted once stored: a refused request is counted when it is sent again.
@@ -432,17 +399,7 @@ async fn reject_whole(
     dl: NewDeadLetter,
 ) -> Response {
     st.shared.metrics.rejected(kind);
-    let (tx, rx) = oneshot::channel();
-    let cmd = WriteCmd::Ingest(IngestCmd {
-        alerts: Vec::new(),
-        parsed: Vec::new(),
-        dead: vec![dl],
-        reply: tx,
-    });
-    let kept = match st.writer.try_send(cmd) {
-        Ok(()) => matches!(rx.await, Ok(Ok(_))),
-        Err(_) => false,
-    };
+    let kept = keep_dead_letters(st, vec![dl]).await;
     if !kept {
         tracing::warn!(
             reason = kind,
@@ -450,4 +407,58 @@ async fn reject_whole(
         );
     }
     json_error(status, msg)
+}
+
+/// Commit dead letters through the store writer; false when it is saturated or failed.
+async fn keep_dead_letters(st: &AppState, dead: Vec<NewDeadLetter>) -> bool {
+    let (tx, rx) = oneshot::channel();
+    match st
+        .writer
+        .try_send(WriteCmd::DeadLetters { dead, reply: tx })
+    {
+        Ok(()) => matches!(rx.await, Ok(Ok(()))),
+        Err(_) => false,
+    }
+}
+
+/// Commit alerts to the inbox (group commit with other requests) and wait for it.
+async fn append(
+    st: &AppState,
+    new_alerts: Vec<NewAlert>,
+    parsed: Vec<Alert>,
+) -> Result<Vec<fa_store::Inserted>, Response> {
+    let shared = &st.shared;
+    let n = new_alerts.len();
+    let (tx, rx) = oneshot::channel();
+    let cmd = InboxCmd::Append(IngestCmd {
+        alerts: new_alerts,
+        parsed,
+        reply: tx,
+    });
+    if let Err(e) = st.inbox.try_send(cmd) {
+        shared.release(n);
+        shared.metrics.throttled("store_busy");
+        let msg = match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => {
+                "the store is saturated; nothing was stored, retry later"
+            }
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                "the store is shutting down; nothing was stored"
+            }
+        };
+        return Err(retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, msg));
+    }
+    match rx.await {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(e)) => Err(retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            &format!("the store failed: {e}; nothing was stored"),
+        )),
+        Err(_) => Err(retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "the store stopped; nothing was stored",
+        )),
+    }
 }

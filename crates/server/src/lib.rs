@@ -21,8 +21,8 @@ use app::{AppInner, ReadPool, StoreOpener};
 use fa_analyze::engine::Analyzer;
 use fa_llm::{FsCache, LlmConfig, NarrativeCache, Narrator};
 use fa_sinks::notify::Notifier;
-use fa_store::{SqliteOptions, SqliteStore, Store};
-use pipeline::{AnalysisMsg, Correlator, Shared, WriteCmd, WriterConfig};
+use fa_store::{journal, journal_dir, Journal, JournalSyncer, SqliteOptions, SqliteStore, Store};
+use pipeline::{AnalysisMsg, Correlator, InFlight, InboxCmd, Shared, WriteCmd, WriterConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -78,11 +78,15 @@ fn sqlite_options(cfg: &Config) -> SqliteOptions {
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Passive checkpoints on their own connection until `stop`: the writer's commits then only
-/// append to the WAL, and the copy into the database (with its fsyncs) runs beside them.
-fn checkpointer(store: SqliteStore, stop: Arc<AtomicBool>) {
+/// append to the WAL, and the copy into the database (with its fsyncs) runs beside them. The
+/// journal's appends are flushed to disk here too (under `synchronous = normal`).
+fn checkpointer(store: SqliteStore, journal: JournalSyncer, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         if let Err(e) = store.checkpoint_passive() {
             tracing::warn!(error = %e, "background checkpoint");
+        }
+        if let Err(e) = journal.sync() {
+            tracing::error!(error = %e, "flushing the journal to disk");
         }
         std::thread::sleep(CHECKPOINT_INTERVAL);
     }
@@ -102,16 +106,50 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let path = cfg.store.path.clone();
     let opts = sqlite_options(&cfg);
-    let (writer_store, max_id) = {
+    let synchronous = cfg.store.synchronous;
+    let (writer_store, journal, backlog, in_flight, max_id) = {
         let (path, opts) = (path.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Box<dyn Store>, i64)> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let s = SqliteStore::open(&path, &opts)
                 .with_context(|| format!("opening the store {}", path.display()))?;
             let max = s.max_alert_id()?;
-            Ok((Box::new(s), max))
+            let dir = journal_dir(&path);
+            let (mut journal, records) =
+                Journal::open(&dir, synchronous, journal::DEFAULT_SEGMENT_BYTES, max)
+                    .with_context(|| format!("opening the journal {}", dir.display()))?;
+            // A crash between the store's commit and the journal's clean-up leaves records
+            // that are already stored.
+            let mut stored = Vec::new();
+            let mut backlog = Vec::new();
+            for r in records {
+                if s.alert_id_exists(r.seq)? {
+                    stored.push(r.seq);
+                } else {
+                    backlog.push(r);
+                }
+            }
+            journal.done(&stored)?;
+            let in_flight = InFlight::default();
+            in_flight.insert(backlog.iter().filter_map(|r| {
+                #[derive(serde::Deserialize)]
+                struct Id {
+                    uuid: Option<String>,
+                }
+                let id: Id = serde_json::from_str(&r.body).ok()?;
+                Some((id.uuid?, r.seq))
+            }));
+            Ok((
+                Box::new(s) as Box<dyn Store>,
+                journal,
+                backlog,
+                in_flight,
+                max,
+            ))
         })
         .await??
     };
+    let in_flight = Arc::new(in_flight);
+
     let opener: StoreOpener = {
         let (path, opts) = (path.clone(), opts.clone());
         Arc::new(move || {
@@ -122,6 +160,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
     let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
+    let (itx, irx) = mpsc::channel::<InboxCmd>(cfg.store.write_queue);
     let (atx, arx) = std_mpsc::channel::<AnalysisMsg>();
 
     let notifier = Notifier::from_config(&cfg.notify).context("configuring notifications")?;
@@ -142,13 +181,26 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             tokio::task::spawn_blocking(move || SqliteStore::open_checkpointer(&path, &opts))
                 .await?
                 .context("opening the checkpoint connection")?;
+        let syncer = journal.syncer();
         let stop = checkpoint_stop.clone();
         std::thread::Builder::new()
             .name("fa-checkpoint".into())
-            .spawn(move || checkpointer(store, stop))?
+            .spawn(move || {
+                pipeline::background_priority();
+                checkpointer(store, syncer, stop)
+            })?
+    };
+    let inbox_thread = {
+        let (shared, atx, max_batch) = (shared.clone(), atx.clone(), cfg.store.max_batch);
+        let (in_flight, reader) = (in_flight.clone(), readers.open_one()?);
+        std::thread::Builder::new()
+            .name("fa-ingest".into())
+            .spawn(move || {
+                pipeline::inbox_loop(journal, reader, in_flight, irx, atx, shared, max_batch)
+            })?
     };
     let writer = {
-        let (shared, atx) = (shared.clone(), atx.clone());
+        let (shared, itx, in_flight) = (shared.clone(), itx.clone(), in_flight.clone());
         let wcfg = WriterConfig {
             max_batch: cfg.store.max_batch,
             retention,
@@ -156,7 +208,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         };
         std::thread::Builder::new()
             .name("fa-writer".into())
-            .spawn(move || pipeline::writer_loop(writer_store, wrx, atx, shared, wcfg))?
+            .spawn(move || {
+                pipeline::background_priority();
+                pipeline::writer_loop(writer_store, wrx, itx, in_flight, shared, wcfg)
+            })?
     };
     let mut narration_task = None;
     let mut budget_task = None;
@@ -215,13 +270,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         let (shared, wtx) = (shared.clone(), wtx.clone());
         std::thread::Builder::new()
             .name("fa-analysis".into())
-            .spawn(move || pipeline::analysis_loop(arx, wtx, correlator, shared))?
+            .spawn(move || {
+                pipeline::background_priority();
+                pipeline::analysis_loop(arx, wtx, correlator, shared)
+            })?
     };
     {
         let (shared, atx, reader) = (shared.clone(), atx.clone(), readers.open_one()?);
         std::thread::Builder::new()
             .name("fa-backlog".into())
-            .spawn(move || pipeline::feed_backlog(reader, max_id, atx, shared))?;
+            .spawn(move || {
+                pipeline::background_priority();
+                pipeline::feed_backlog(reader, max_id, backlog, atx, shared)
+            })?;
     }
     let retention_task = {
         let (wtx, every) = (wtx.clone(), cfg.retention.interval);
@@ -238,6 +299,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let state = Arc::new(AppInner {
         shared: shared.clone(),
+        inbox: itx.clone(),
+        in_flight: in_flight.clone(),
         writer: wtx.clone(),
         readers,
         analyzer,
@@ -323,6 +386,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             let _ = wtx.send(WriteCmd::Stop).await;
             drop(wtx);
             tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .ok();
+            // After the writer: its last removals are applied before the inbox stops.
+            let _ = itx.send(InboxCmd::Stop).await;
+            drop(itx);
+            tokio::task::spawn_blocking(move || inbox_thread.join())
                 .await
                 .ok();
             checkpoint_stop.store(true, Ordering::Relaxed);

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub queue_capacity: Gauge,
     pub store_commit_seconds: Histogram,
     pub store_batch_alerts: Histogram,
+    pub analysis_commit_seconds: Histogram,
     pub store_errors: Counter,
     pub store_read_seconds: Histogram,
     pub llm_requests: Family<OutcomeLabel, Counter>,
@@ -78,6 +79,7 @@ impl Metrics {
             queue_capacity: Gauge::default(),
             store_commit_seconds: latency(),
             store_batch_alerts: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            analysis_commit_seconds: latency(),
             store_errors: Counter::default(),
             store_read_seconds: latency(),
             llm_requests: Family::default(),
@@ -136,13 +138,18 @@ impl Metrics {
         );
         r.register(
             "store_commit_seconds",
-            "Store transaction latency (one group commit)",
+            "Latency of the commit an acknowledgement waits for (received alerts into the inbox, one group)",
             m.store_commit_seconds.clone(),
         );
         r.register(
             "store_batch_alerts",
-            "Alerts per group commit",
+            "Alerts per inbox group commit",
             m.store_batch_alerts.clone(),
+        );
+        r.register(
+            "store_analysis_commit_seconds",
+            "Latency of a store transaction writing analysed alerts, incidents, reports and dead letters",
+            m.analysis_commit_seconds.clone(),
         );
         r.register(
             "store_errors",

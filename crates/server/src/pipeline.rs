@@ -33,8 +33,9 @@ use fa_analyze::verdict::Context;
 use fa_model::{Alert, Report, VerdictKind};
 use fa_sinks::notify::{Notification, NotificationKind, Notifier};
 use fa_store::{
-    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, LlmCacheEntry, NewAlert,
-    NewDeadLetter, ReportUpdate, RetentionPolicy, Store, WriteBatch,
+    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, Journal, JournalRecord,
+    LlmCacheEntry, Nanos, NewAlert, NewDeadLetter, ReportUpdate, RetentionPolicy, Store,
+    WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,16 +91,69 @@ impl Shared {
 
 pub type IngestReply = Result<Vec<Inserted>, String>;
 
+/// Alerts of one request, for the journal.
 pub struct IngestCmd {
     pub alerts: Vec<NewAlert>,
     /// The parsed alerts, in the same order, handed to analysis once committed.
     pub parsed: Vec<Alert>,
-    pub dead: Vec<NewDeadLetter>,
     pub reply: oneshot::Sender<IngestReply>,
 }
 
+/// What the ingest thread does.
+pub enum InboxCmd {
+    Append(IngestCmd),
+    /// Alerts the store has committed: the journal no longer needs them.
+    Remove(Vec<i64>),
+    /// Finish what is queued, then exit.
+    Stop,
+}
+
+/// Alerts acknowledged (in the journal) and not yet in the store, by uuid: what makes a
+/// redelivery a duplicate before it reaches the store, and what the API reports as waiting.
+#[derive(Default)]
+pub struct InFlight {
+    map: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The journal sequence number of an alert waiting for analysis.
+    pub fn get(&self, uuid: &str) -> Option<i64> {
+        self.lock().get(uuid).copied()
+    }
+
+    pub fn insert(&self, entries: impl IntoIterator<Item = (String, i64)>) {
+        self.lock().extend(entries);
+    }
+
+    /// Forget alerts the store now has.
+    pub fn remove(&self, done: &[(i64, String)]) {
+        let mut m = self.lock();
+        for (seq, uuid) in done {
+            if m.get(uuid) == Some(seq) {
+                m.remove(uuid);
+            }
+        }
+    }
+}
+
 pub enum WriteCmd {
-    Ingest(IngestCmd),
+    /// Rejected records, committed before the sender gets its answer.
+    DeadLetters {
+        dead: Vec<NewDeadLetter>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Analyses {
         analyses: Vec<Analysis>,
         incidents: Vec<IncidentRow>,
@@ -115,9 +169,13 @@ pub enum WriteCmd {
 }
 
 pub struct QueuedAlert {
+    /// Its inbox sequence number, which becomes its id in the store (or its id there, for an
+    /// alert stored unanalysed by an older version).
     pub id: i64,
     pub uuid: String,
     pub alert: Alert,
+    /// The row to write with its analysis; `None` when it is already in the store.
+    pub row: Option<NewAlert>,
 }
 
 /// A kept report waiting for its LLM narrative.
@@ -136,17 +194,191 @@ pub enum AnalysisMsg {
     Stop,
 }
 
+/// How much less CPU the threads nobody waits for (store writer, analysis, checkpoints) get
+/// than the ones an acknowledgement waits for (HTTP and the inbox) when both want it: a
+/// burst is acknowledged at once and analysed a little later, from the bounded queue.
+const BACKGROUND_NICE: i32 = 5;
+
+/// Lower the calling thread's scheduling priority (Linux keeps a nice value per thread).
+pub fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its arguments; who = 0 is the calling thread.
+        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        if r != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "could not lower a background thread's priority"
+            );
+        }
+    }
+}
+
+/// The ingest thread: group commit of received alerts into the journal, the only write a
+/// sender waits for. Redeliveries (a uuid in flight or already in the store) are answered as
+/// duplicates without being written.
+pub fn inbox_loop(
+    mut journal: Journal,
+    store: Box<dyn Store>,
+    in_flight: Arc<InFlight>,
+    mut rx: mpsc::Receiver<InboxCmd>,
+    to_analysis: std_mpsc::Sender<AnalysisMsg>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+) {
+    let mut stopping = false;
+    loop {
+        let first = match rx.try_recv() {
+            Ok(c) => Some(c),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) if stopping => None,
+            Err(mpsc::error::TryRecvError::Empty) => rx.blocking_recv(),
+        };
+        let Some(first) = first else { break };
+        let mut cmds = vec![first];
+        let mut n_alerts = inbox_alerts_in(&cmds[0]);
+        while n_alerts < max_batch {
+            match rx.try_recv() {
+                Ok(c) => {
+                    n_alerts += inbox_alerts_in(&c);
+                    cmds.push(c);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut ingests: Vec<IngestCmd> = Vec::new();
+        let mut done: Vec<i64> = Vec::new();
+        for c in cmds {
+            match c {
+                InboxCmd::Append(ic) => ingests.push(ic),
+                InboxCmd::Remove(d) => done.extend(d),
+                InboxCmd::Stop => stopping = true,
+            }
+        }
+        if !done.is_empty() {
+            if let Err(e) = journal.done(&done) {
+                tracing::warn!(error = %e, "removing finished journal segments");
+            }
+        }
+        if ingests.is_empty() {
+            continue;
+        }
+        let t = Instant::now();
+        let mut outcomes: Vec<Vec<Inserted>> = Vec::with_capacity(ingests.len());
+        let mut fresh: Vec<(usize, usize)> = Vec::new();
+        let mut dedup_error = None;
+        {
+            let m = in_flight.lock();
+            let mut batch_uuids: HashSet<&str> = HashSet::new();
+            for (r, ic) in ingests.iter().enumerate() {
+                let mut out = Vec::with_capacity(ic.alerts.len());
+                for (k, a) in ic.alerts.iter().enumerate() {
+                    let dup = m.contains_key(&a.uuid)
+                        || !batch_uuids.insert(a.uuid.as_str())
+                        || match store.alert_exists(&a.uuid) {
+                            Ok(b) => b,
+                            Err(e) => {
+                                dedup_error = Some(e);
+                                false
+                            }
+                        };
+                    if dup {
+                        out.push(Inserted::Duplicate);
+                    } else {
+                        out.push(Inserted::New(0));
+                        fresh.push((r, k));
+                    }
+                }
+                outcomes.push(out);
+            }
+        }
+        let result = match dedup_error {
+            Some(e) => Err(e),
+            None => journal.append(fresh.iter().map(|&(r, k)| {
+                let a = &ingests[r].alerts[k];
+                (a.received_at, a.body.as_str())
+            })),
+        };
+        shared
+            .metrics
+            .store_commit_seconds
+            .observe(t.elapsed().as_secs_f64());
+        shared.metrics.store_batch_alerts.observe(n_alerts as f64);
+        let seqs = match result {
+            Ok(seqs) => seqs,
+            Err(e) => {
+                shared.metrics.store_errors.inc();
+                tracing::error!(error = %e, alerts = fresh.len(), "journal write failed");
+                for ic in ingests {
+                    shared.release(ic.alerts.len());
+                    let _ = ic.reply.send(Err(e.to_string()));
+                }
+                continue;
+            }
+        };
+        for (&(r, k), &seq) in fresh.iter().zip(&seqs) {
+            outcomes[r][k] = Inserted::New(seq);
+        }
+        in_flight.insert(
+            fresh
+                .iter()
+                .zip(&seqs)
+                .map(|(&(r, k), &seq)| (ingests[r].alerts[k].uuid.clone(), seq)),
+        );
+        for (ic, out) in ingests.into_iter().zip(outcomes) {
+            for ((o, alert), row) in out.iter().zip(ic.parsed).zip(ic.alerts) {
+                match o {
+                    Inserted::New(seq) => {
+                        let q = QueuedAlert {
+                            id: *seq,
+                            uuid: row.uuid.clone(),
+                            alert,
+                            row: Some(row),
+                        };
+                        // If analysis has stopped, the alert stays in the journal and is
+                        // analysed at the next start.
+                        if to_analysis.send(AnalysisMsg::Alert(Box::new(q))).is_err() {
+                            shared.release(1);
+                        }
+                    }
+                    Inserted::Duplicate => {
+                        shared.metrics.alerts_duplicate.inc();
+                        shared.release(1);
+                    }
+                }
+            }
+            // The handler may have gone (client disconnected): the alerts are kept anyway and
+            // a redelivery will be a duplicate.
+            let _ = ic.reply.send(Ok(out));
+        }
+    }
+    if let Err(e) = journal.close() {
+        tracing::error!(error = %e, "closing the journal");
+    }
+    tracing::debug!("ingest thread stopped");
+}
+
+fn inbox_alerts_in(c: &InboxCmd) -> usize {
+    match c {
+        InboxCmd::Append(i) => i.alerts.len().max(1),
+        _ => 1,
+    }
+}
+
 pub struct WriterConfig {
     pub max_batch: usize,
     pub retention: RetentionPolicy,
     pub retention_chunk: usize,
 }
 
-/// The writer thread: group commit of everything queued.
+/// The store writer thread: analyses (with the alerts they belong to), incidents, dead
+/// letters, narrated reports and the LLM cache, in large transactions nobody acknowledging
+/// an alert waits for.
 pub fn writer_loop(
     mut store: Box<dyn Store>,
     mut rx: mpsc::Receiver<WriteCmd>,
-    to_analysis: std_mpsc::Sender<AnalysisMsg>,
+    inbox: mpsc::Sender<InboxCmd>,
+    in_flight: Arc<InFlight>,
     shared: Arc<Shared>,
     cfg: WriterConfig,
 ) {
@@ -182,14 +414,12 @@ pub fn writer_loop(
             }
         }
         let mut batch = WriteBatch::default();
-        let mut ingests: Vec<(usize, Vec<Alert>, oneshot::Sender<IngestReply>)> = Vec::new();
+        let mut replies: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
         for c in cmds {
             match c {
-                WriteCmd::Ingest(ic) => {
-                    let start = batch.alerts.len();
-                    batch.alerts.extend(ic.alerts);
-                    batch.dead_letters.extend(ic.dead);
-                    ingests.push((start, ic.parsed, ic.reply));
+                WriteCmd::DeadLetters { dead, reply } => {
+                    batch.dead_letters.extend(dead);
+                    replies.push(reply);
                 }
                 WriteCmd::Analyses {
                     analyses,
@@ -205,58 +435,41 @@ pub fn writer_loop(
             }
         }
         if batch.is_empty() {
+            for r in replies {
+                let _ = r.send(Ok(()));
+            }
             continue;
         }
         let t = Instant::now();
         let result = store.write(&batch);
         shared
             .metrics
-            .store_commit_seconds
+            .analysis_commit_seconds
             .observe(t.elapsed().as_secs_f64());
-        shared
-            .metrics
-            .store_batch_alerts
-            .observe(batch.alerts.len() as f64);
         match result {
-            Ok(outcomes) => {
-                for (start, parsed, reply) in ingests {
-                    let end = start + parsed.len();
-                    let mine = outcomes
-                        .get(start..end)
-                        .map(<[Inserted]>::to_vec)
-                        .unwrap_or_default();
-                    for ((o, alert), new) in mine.iter().zip(parsed).zip(&batch.alerts[start..end])
-                    {
-                        match o {
-                            Inserted::New(id) => {
-                                let q = QueuedAlert {
-                                    id: *id,
-                                    uuid: new.uuid.clone(),
-                                    alert,
-                                };
-                                // If analysis has stopped, the alert stays unanalysed in the
-                                // store and is analysed at the next start.
-                                if to_analysis.send(AnalysisMsg::Alert(Box::new(q))).is_err() {
-                                    shared.release(1);
-                                }
-                            }
-                            Inserted::Duplicate => {
-                                shared.metrics.alerts_duplicate.inc();
-                                shared.release(1);
-                            }
-                        }
-                    }
-                    // The handler may have gone (client disconnected): the alerts are stored
-                    // anyway and a redelivery will be a duplicate.
-                    let _ = reply.send(Ok(mine));
+            Ok(_) => {
+                for r in replies {
+                    let _ = r.send(Ok(()));
+                }
+                let done: Vec<(i64, String)> = batch
+                    .analyses
+                    .iter()
+                    .filter_map(|a| a.row.as_ref().map(|r| (a.alert_id, r.uuid.clone())))
+                    .collect();
+                // Only once the store has them: a redelivery finds an alert in one or the
+                // other.
+                in_flight.remove(&done);
+                // Stays in the journal if that thread has gone: dropped at the next start.
+                if !done.is_empty() {
+                    let seqs = done.into_iter().map(|(seq, _)| seq).collect();
+                    let _ = inbox.blocking_send(InboxCmd::Remove(seqs));
                 }
             }
             Err(e) => {
                 shared.metrics.store_errors.inc();
-                tracing::error!(error = %e, alerts = batch.alerts.len(), analyses = batch.analyses.len(), "store write failed");
-                for (_, parsed, reply) in ingests {
-                    shared.release(parsed.len());
-                    let _ = reply.send(Err(e.to_string()));
+                tracing::error!(error = %e, analyses = batch.analyses.len(), "store write failed; the alerts stay in the journal and are analysed again at the next start");
+                for r in replies {
+                    let _ = r.send(Err(e.to_string()));
                 }
             }
         }
@@ -266,7 +479,6 @@ pub fn writer_loop(
 
 fn alerts_in(c: &WriteCmd) -> usize {
     match c {
-        WriteCmd::Ingest(i) => i.alerts.len().max(1),
         WriteCmd::Analyses { analyses, .. } => analyses.len().max(1),
         _ => 1,
     }
@@ -496,6 +708,7 @@ impl Correlator {
         }
         Analysis {
             alert_id: q.id,
+            row: q.row,
             verdict: verdict.kind,
             score: verdict.score,
             verdict_json: serde_json::to_string(&verdict).unwrap_or_else(|_| "null".into()),
@@ -648,10 +861,11 @@ pub fn analysis_loop(
     shared: Arc<Shared>,
 ) {
     const BATCH: usize = 512;
-    // Analyses are handed to the writer at most this often (or per BATCH): each hand-over is
-    // a commit of its own unless it meets ingest in the writer's queue, and commits are what
-    // the writer spends its time on.
-    const HAND_OVER: Duration = Duration::from_millis(20);
+    // Analyses are handed to the writer at most this often (or per HAND_OVER_MAX): each
+    // hand-over is a commit, and the fewer and larger the commits, the fewer index pages the
+    // writer rewrites per alert. Nobody waits for them: the alerts are already acknowledged.
+    const HAND_OVER: Duration = Duration::from_millis(100);
+    const HAND_OVER_MAX: usize = 4096;
     let flush_every = Duration::from_millis(500);
     let mut last_flush = Instant::now();
     let mut stop = false;
@@ -722,7 +936,7 @@ pub fn analysis_loop(
         }
         let due = stop
             || idle
-            || analyses.len() >= BATCH
+            || analyses.len() >= HAND_OVER_MAX
             || pending_since.is_some_and(|t| t.elapsed() >= HAND_OVER);
         if !due {
             continue;
@@ -775,17 +989,55 @@ pub fn analysis_loop(
     tracing::debug!("analysis stopped");
 }
 
-/// Queue alerts left unanalysed by a previous run (`id <= up_to`), oldest first, taking queue
-/// permits like ingest does.
+/// The store row of a received alert: its canonical JSON `body` and the columns filters use.
+pub fn new_alert_row(a: &Alert, uuid: String, received_at: Nanos, body: String) -> NewAlert {
+    NewAlert {
+        uuid,
+        received_at,
+        time: a.time.map(to_nanos),
+        rule: a.rule.as_str().to_string(),
+        priority: a.priority,
+        source: a.source.as_ref().map(|s| s.as_str().to_string()),
+        hostname: a.field("hostname").map(|h| h.into_owned()),
+        namespace: a
+            .field("k8s.ns.name")
+            .or_else(|| a.field("ka.target.namespace"))
+            .map(|n| n.into_owned()),
+        body,
+    }
+}
+
+/// Queue what a previous run acknowledged and did not analyse, oldest first, taking queue
+/// permits like ingest does: alerts stored unanalysed by an older version (`id <= up_to`),
+/// then the journal's records (read back at start-up, those already in the store left out).
 pub fn feed_backlog(
     reader: Box<dyn Store>,
     up_to: i64,
+    journal: Vec<JournalRecord>,
     tx: std_mpsc::Sender<AnalysisMsg>,
     shared: Arc<Shared>,
 ) {
-    let mut after = 0i64;
+    let total = feed_backlog_inner(reader.as_ref(), up_to, journal, &tx, &shared);
+    if total > 0 {
+        tracing::info!(
+            alerts = total,
+            "queued alerts left unanalysed by the previous run"
+        );
+    }
+    shared.backlog_queued.store(true, Ordering::Relaxed);
+}
+
+fn feed_backlog_inner(
+    reader: &dyn Store,
+    up_to: i64,
+    journal: Vec<JournalRecord>,
+    tx: &std_mpsc::Sender<AnalysisMsg>,
+    shared: &Shared,
+) -> u64 {
     let mut total = 0u64;
-    'outer: loop {
+    // Stored unanalysed by a version before the journal.
+    let mut after = 0i64;
+    loop {
         let rows = match reader.unanalyzed(after, up_to, 512) {
             Ok(r) => r,
             Err(e) => {
@@ -798,47 +1050,72 @@ pub fn feed_backlog(
         }
         for r in rows {
             after = r.id;
-            let alert: Alert = match serde_json::from_str(&r.body) {
-                Ok(a) => a,
-                Err(e) => {
-                    shared.metrics.analysis_errors.inc();
-                    tracing::error!(uuid = %r.uuid, error = %e, "a stored alert cannot be read back; left unanalysed");
-                    continue;
-                }
+            let Some(alert) = read_back(&r.uuid, &r.body, shared) else {
+                continue;
             };
-            loop {
-                if shared.draining.load(Ordering::Relaxed) {
-                    break 'outer;
-                }
-                match shared.queue.try_acquire() {
-                    Ok(p) => {
-                        p.forget();
-                        break;
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-            if tx
-                .send(AnalysisMsg::Alert(Box::new(QueuedAlert {
-                    id: r.id,
-                    uuid: r.uuid,
-                    alert,
-                })))
-                .is_err()
-            {
-                shared.release(1);
-                break 'outer;
+            let q = QueuedAlert {
+                id: r.id,
+                uuid: r.uuid,
+                alert,
+                row: None,
+            };
+            if !queue_backlogged(q, tx, shared) {
+                return total;
             }
             total += 1;
         }
     }
-    if total > 0 {
-        tracing::info!(
-            alerts = total,
-            "queued alerts left unanalysed by the previous run"
-        );
+    for rec in journal {
+        let label = format!("journal record {}", rec.seq);
+        let Some(alert) = read_back(&label, &rec.body, shared) else {
+            continue;
+        };
+        let uuid = alert.uuid.clone().unwrap_or_default();
+        let row = new_alert_row(&alert, uuid.clone(), rec.received_at, rec.body);
+        let q = QueuedAlert {
+            id: rec.seq,
+            uuid,
+            alert,
+            row: Some(row),
+        };
+        if !queue_backlogged(q, tx, shared) {
+            return total;
+        }
+        total += 1;
     }
-    shared.backlog_queued.store(true, Ordering::Relaxed);
+    total
+}
+
+fn read_back(what: &str, body: &str, shared: &Shared) -> Option<Alert> {
+    match serde_json::from_str(body) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            shared.metrics.analysis_errors.inc();
+            tracing::error!(alert = %what, error = %e, "a stored alert cannot be read back; left unanalysed");
+            None
+        }
+    }
+}
+
+/// Queue an alert for analysis once a queue permit is free. False when the service stops.
+fn queue_backlogged(q: QueuedAlert, tx: &std_mpsc::Sender<AnalysisMsg>, shared: &Shared) -> bool {
+    loop {
+        if shared.draining.load(Ordering::Relaxed) {
+            return false;
+        }
+        match shared.queue.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    if tx.send(AnalysisMsg::Alert(Box::new(q))).is_err() {
+        shared.release(1);
+        return false;
+    }
+    true
 }
 
 /// Count an accepted alert in the metrics.

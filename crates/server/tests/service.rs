@@ -392,6 +392,60 @@ async fn redelivery_does_not_duplicate_with_or_without_a_uuid() {
 }
 
 #[tokio::test]
+async fn an_alert_waiting_for_analysis_is_known_and_never_kept_twice() {
+    let s = Svc::start(|_| {}).await;
+    s.srv().set_analysis_paused(true);
+    let counts = |r: serde_json::Value| (r["accepted"].as_u64(), r["duplicates"].as_u64());
+    let body = alert("wait-1", "R", "Notice", "c");
+    let r = s.post("/", body.clone()).await.json().await.unwrap();
+    assert_eq!(counts(r), (Some(1), Some(0)));
+    // Redelivered while it waits in the journal: a duplicate, in the same body or another.
+    let r = s.post("/", body.clone()).await.json().await.unwrap();
+    assert_eq!(counts(r), (Some(0), Some(1)));
+    let twice = format!(
+        "{}\n{}\n",
+        alert("wait-2", "R", "Notice", "c"),
+        alert("wait-2", "R", "Notice", "c")
+    );
+    let r = s.post("/", twice).await.json().await.unwrap();
+    assert_eq!(counts(r), (Some(1), Some(1)));
+    // The API knows it is there: 202 until it is analysed.
+    let g = s.get("/api/v1/alerts/wait-1").await;
+    assert_eq!(g.status(), 202);
+    assert_eq!(g.headers()["retry-after"], "1");
+    let g: serde_json::Value = g.json().await.unwrap();
+    assert_eq!(g["analyzed"], false);
+    let st = s.get_json("/api/v1/stats").await;
+    assert_eq!(
+        (
+            st["store"]["alerts"].as_u64(),
+            st["store"]["unanalyzed"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(s.get("/api/v1/alerts/never-sent").await.status(), 404);
+
+    s.srv().set_analysis_paused(false);
+    s.settle().await;
+    let g = s.get("/api/v1/alerts/wait-1").await;
+    assert_eq!(g.status(), 200);
+    let g: serde_json::Value = g.json().await.unwrap();
+    assert_eq!(g["analyzed"], true);
+    // Now in the store: still a duplicate.
+    let r = s.post("/", body).await.json().await.unwrap();
+    assert_eq!(counts(r), (Some(0), Some(1)));
+    let st = s.get_json("/api/v1/stats").await;
+    assert_eq!(
+        (
+            st["store"]["alerts"].as_u64(),
+            st["store"]["unanalyzed"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn accepts_every_shape_falco_and_falcosidekick_send_and_gzip() {
     let s = Svc::start(|_| {}).await;
     // Falcosidekick webhook payloads, one per request.
@@ -596,7 +650,11 @@ async fn restart_analyses_what_was_stored_but_not_analysed() {
     }
     // Shutdown cannot drain a paused queue: it times out and leaves the alerts unanalysed.
     let dir = s.stop().await;
-    assert_eq!(db(dir.path()).stats().unwrap().unanalyzed, 20);
+    // Acknowledged, so kept: in the journal, not yet in the store.
+    let kept =
+        fa_store::journal::read_journal(&fa_store::journal_dir(&dir.path().join("fa.db"))).unwrap();
+    assert_eq!(kept.len(), 20);
+    assert_eq!(db(dir.path()).stats().unwrap().alerts, 0);
     let s = Svc::start_in(dir, |_| {}).await;
     s.settle().await;
     let t = Instant::now();

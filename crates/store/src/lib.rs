@@ -7,9 +7,11 @@
 //! through [`Store::write`]) and reads through other instances, so a PostgreSQL
 //! implementation can follow without touching the service.
 
+pub mod journal;
 mod sqlite;
 mod types;
 
+pub use journal::{journal_dir, Journal, JournalRecord, JournalSyncer};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
 pub use types::*;
 
@@ -26,6 +28,8 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("journal I/O: {0}")]
+    Io(#[from] std::io::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -58,6 +62,12 @@ pub trait Store: Send {
         up_to: i64,
         limit: usize,
     ) -> Result<Vec<UnanalyzedAlert>, StoreError>;
+
+    /// Whether an alert with this uuid is stored.
+    fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError>;
+
+    /// Whether an alert with this id is stored.
+    fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError>;
 
     /// The largest alert id stored (0 when empty).
     fn max_alert_id(&self) -> Result<i64, StoreError>;

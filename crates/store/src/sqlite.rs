@@ -52,6 +52,31 @@ pub struct SqliteStore {
     conn: Connection,
 }
 
+/// WAL mode and the options every writing connection shares.
+fn apply_pragmas(conn: &Connection, opts: &SqliteOptions) -> Result<(), StoreError> {
+    conn.busy_timeout(opts.busy_timeout)?;
+    // journal_mode returns a row, so it is queried rather than executed.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "cannot switch the database to WAL mode (it stays in `{mode}` mode)"
+        )));
+    }
+    let sync = match opts.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync};
+         PRAGMA cache_size = -{};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA wal_autocheckpoint = {};",
+        opts.cache_kib, opts.wal_autocheckpoint_pages
+    ))?;
+    Ok(())
+}
+
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
@@ -62,26 +87,7 @@ impl SqliteStore {
     /// Open (creating it if needed) the database for writing and apply pending migrations.
     pub fn open(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(opts.busy_timeout)?;
-        // journal_mode returns a row, so it is queried rather than executed.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!(
-                "cannot switch the database to WAL mode (it stays in `{mode}` mode)"
-            )));
-        }
-        let sync = match opts.synchronous {
-            Synchronous::Normal => "NORMAL",
-            Synchronous::Full => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync};
-             PRAGMA cache_size = -{};
-             PRAGMA temp_store = MEMORY;
-             PRAGMA foreign_keys = OFF;
-             PRAGMA wal_autocheckpoint = {};",
-            opts.cache_kib, opts.wal_autocheckpoint_pages
-        ))?;
+        apply_pragmas(&conn, opts)?;
         let mut s = SqliteStore { conn };
         s.migrate()?;
         Ok(s)
@@ -362,17 +368,43 @@ impl Store for SqliteStore {
                                         THEN excluded.verdict ELSE verdict END,
                          verdict_rank = max(verdict_rank, excluded.verdict_rank)",
                 )?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname,
+                                         namespace, body, analyzed, verdict, score, fingerprint,
+                                         incident_id, verdict_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15)
+                     ON CONFLICT DO NOTHING",
+                )?;
                 for a in &b.analyses {
-                    let n = upd.execute(params![
-                        a.alert_id,
-                        a.verdict.as_str(),
-                        f64::from(a.score),
-                        a.fingerprint,
-                        a.incident_id,
-                        a.verdict_json,
-                    ])?;
-                    // Already analysed (a repeated delivery to the analysers): counting it
-                    // again would inflate its cluster.
+                    let n = match &a.row {
+                        Some(r) => ins.execute(params![
+                            a.alert_id,
+                            r.uuid,
+                            r.received_at,
+                            r.time.unwrap_or(r.received_at),
+                            r.rule,
+                            r.priority.map(|p| i64::from(p.level())),
+                            r.source,
+                            r.hostname,
+                            r.namespace,
+                            r.body,
+                            a.verdict.as_str(),
+                            f64::from(a.score),
+                            a.fingerprint,
+                            a.incident_id,
+                            a.verdict_json,
+                        ])?,
+                        None => upd.execute(params![
+                            a.alert_id,
+                            a.verdict.as_str(),
+                            f64::from(a.score),
+                            a.fingerprint,
+                            a.incident_id,
+                            a.verdict_json,
+                        ])?,
+                    };
+                    // Already analysed or already stored (a repeated delivery to the
+                    // analysers): counting it again would inflate its cluster.
                     if n == 0 {
                         continue;
                     }
@@ -547,6 +579,20 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE uuid = ?1")?;
+        Ok(q.exists([uuid])?)
+    }
+
+    fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?;
+        Ok(q.exists([id])?)
     }
 
     fn max_alert_id(&self) -> Result<i64, StoreError> {

@@ -48,6 +48,9 @@ pub struct NewDeadLetter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
     pub alert_id: i64,
+    /// The alert itself, written now under `alert_id` (it came from the inbox); `None` when it
+    /// is already in the store, unanalysed.
+    pub row: Option<NewAlert>,
     pub verdict: VerdictKind,
     pub score: f32,
     /// The `fa_model::Verdict` as JSON, so the report can be rebuilt exactly.

@@ -19,6 +19,7 @@ fn alert(uuid: &str, rule: &str, prio: Priority, host: &str, t: Nanos) -> NewAle
 fn analysis(id: i64, uuid: &str, fp: &str, v: VerdictKind, t: Nanos) -> Analysis {
     Analysis {
         alert_id: id,
+        row: None,
         verdict: v,
         score: 3.5,
         verdict_json: "{}".into(),
