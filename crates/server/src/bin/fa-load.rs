@@ -12,10 +12,8 @@
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -102,77 +100,121 @@ struct Tally {
     errors: u64,
 }
 
-// Each connection task owns copies of the run parameters; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
-async fn connection(
+/// What one connection needs to build its requests.
+struct Target {
     addr: String,
     host: String,
     path: String,
     auth: Option<String>,
     run: String,
-    conn: usize,
     batch: usize,
     warm_until: Instant,
     stop_at: Instant,
-) -> anyhow::Result<Tally> {
-    let stream = tokio::net::TcpStream::connect(&addr)
+}
+
+/// A status and a body length, parsed from the head of an HTTP/1.1 response.
+fn parse_head(head: &[u8]) -> anyhow::Result<(u16, usize)> {
+    let text = std::str::from_utf8(head).context("response head is not UTF-8")?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .with_context(|| format!("bad status line `{status_line}`"))?;
+    let mut len = 0usize;
+    for l in lines {
+        let Some((name, value)) = l.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("content-length") {
+            len = value.trim().parse().context("bad content-length")?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            bail!("chunked responses are not supported by fa-load");
+        }
+    }
+    Ok((status, len))
+}
+
+/// One keep-alive connection posting in a closed loop. HTTP/1.1 is written and read by hand
+/// on the socket: the generator shares the machine with the server it measures, and a full
+/// client stack costs it several times the CPU per request.
+async fn connection(t: Arc<Target>, conn: usize) -> anyhow::Result<Tally> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&t.addr)
         .await
-        .with_context(|| format!("connecting to {addr}"))?;
+        .with_context(|| format!("connecting to {}", t.addr))?;
     stream.set_nodelay(true)?;
-    let (mut sender, conn_task) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn_task.await;
-    });
-    let mut t = Tally::default();
+    let mut tally = Tally::default();
     let mut seq = 0u64;
+    let mut req: Vec<u8> = Vec::with_capacity(1400 * t.batch + 256);
+    let mut body = String::with_capacity(1300 * t.batch);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        let now = Instant::now();
-        if now >= stop_at {
+        if Instant::now() >= t.stop_at {
             break;
         }
-        let mut body = String::with_capacity(1200 * batch);
-        for _ in 0..batch {
-            body.push_str(&alert(&run, conn, seq));
+        body.clear();
+        for _ in 0..t.batch {
+            body.push_str(&alert(&t.run, conn, seq));
             body.push('\n');
             seq += 1;
         }
-        let mut req = Request::post(path.as_str())
-            .header(hyper::header::HOST, host.as_str())
-            .header(hyper::header::CONTENT_TYPE, "application/json");
-        if let Some(a) = &auth {
-            req = req.header(hyper::header::AUTHORIZATION, a.as_str());
+        req.clear();
+        write!(
+            req,
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            t.path,
+            t.host,
+            body.len()
+        )?;
+        if let Some(a) = &t.auth {
+            write!(req, "Authorization: {a}\r\n")?;
         }
-        let req = req.body(Full::new(Bytes::from(body)))?;
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(body.as_bytes());
         let start = Instant::now();
-        if sender.ready().await.is_err() {
-            t.errors += 1;
+        if stream.write_all(&req).await.is_err() {
+            tally.errors += 1;
             break;
         }
-        let resp = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(_) => {
-                t.errors += 1;
-                break;
+        // Read the head, then exactly the body, so the next response starts clean.
+        buf.clear();
+        let (status, head_end, len) = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let (status, len) = parse_head(&buf[..end])?;
+                break (status, end + 4, len);
             }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                bail!("the server closed the connection");
+            }
+            buf.extend_from_slice(&chunk[..n]);
         };
-        let status = resp.status();
-        let _ = resp.into_body().collect().await;
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                bail!("the server closed the connection mid-response");
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
         let us = start.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        if start < warm_until {
+        if start < t.warm_until {
             continue;
         }
-        if status.is_success() {
-            t.ok += 1;
-            t.lat_us.push(us);
-        } else if status.as_u16() == 429 || status.as_u16() == 503 {
-            t.throttled += 1;
+        if (200..300).contains(&status) {
+            tally.ok += 1;
+            tally.lat_us.push(us);
+        } else if status == 429 || status == 503 {
+            tally.throttled += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
         } else {
-            t.other += 1;
+            tally.other += 1;
         }
     }
-    Ok(t)
+    Ok(tally)
 }
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
@@ -183,7 +225,8 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
 }
 
-#[tokio::main]
+// One thread: the generator should take as little of the machine as it can.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let Some(rest) = a.url.strip_prefix("http://") else {
@@ -199,21 +242,19 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("load{}", chrono::Utc::now().timestamp_millis()));
     let auth = a.token.as_ref().map(|t| format!("Bearer {t}"));
     let t0 = Instant::now();
-    let warm_until = t0 + a.warmup;
-    let stop_at = warm_until + a.duration;
+    let target = Arc::new(Target {
+        addr: hostport.to_string(),
+        host: hostport.to_string(),
+        path: path.to_string(),
+        auth,
+        run,
+        batch: a.batch.max(1),
+        warm_until: t0 + a.warmup,
+        stop_at: t0 + a.warmup + a.duration,
+    });
     let mut tasks = Vec::new();
     for c in 0..a.connections {
-        tasks.push(tokio::spawn(connection(
-            hostport.to_string(),
-            hostport.to_string(),
-            path.to_string(),
-            auth.clone(),
-            run.clone(),
-            c,
-            a.batch.max(1),
-            warm_until,
-            stop_at,
-        )));
+        tasks.push(tokio::spawn(connection(target.clone(), c)));
     }
     let mut all = Tally::default();
     for t in tasks {
@@ -265,6 +306,15 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn response_heads_give_status_and_body_length() {
+        let head = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nContent-Length: 42\r\nretry-after: 1";
+        assert_eq!(parse_head(head).unwrap(), (429, 42));
+        assert_eq!(parse_head(b"HTTP/1.1 204 No Content").unwrap(), (204, 0));
+        assert!(parse_head(b"garbage").is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked").is_err());
+    }
 
     #[test]
     fn generated_alerts_are_falco_alerts_with_their_own_uuid() {
