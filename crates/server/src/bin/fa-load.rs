@@ -40,6 +40,11 @@ struct Args {
     /// Alerts per request (1 is what Falco and Falcosidekick send)
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Offer this many alerts per second in total (spread over the connections) instead of
+    /// sending as fast as answers come back; latency then counts from when each request was
+    /// due, so a stalled server is not hidden by the generator waiting for it
+    #[arg(long)]
+    rate: Option<f64>,
     /// Prefix of the generated uuids (make it unique per run to avoid duplicates)
     #[arg(long)]
     run_id: Option<String>,
@@ -108,6 +113,8 @@ struct Target {
     auth: Option<String>,
     run: String,
     batch: usize,
+    /// Time between two requests of one connection, when the rate is fixed.
+    interval: Option<Duration>,
     warm_until: Instant,
     stop_at: Instant,
 }
@@ -150,9 +157,17 @@ async fn connection(t: Arc<Target>, conn: usize) -> anyhow::Result<Tally> {
     let mut req: Vec<u8> = Vec::with_capacity(1400 * t.batch + 256);
     let mut body = String::with_capacity(1300 * t.batch);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // Connections start spread over one interval rather than all at once.
+    let mut due = t
+        .interval
+        .map(|i| Instant::now() + i.mul_f64((conn as f64 * 0.618_034) % 1.0));
     loop {
         if Instant::now() >= t.stop_at {
             break;
+        }
+        if let (Some(d), Some(i)) = (due, t.interval) {
+            tokio::time::sleep_until(d.into()).await;
+            due = Some(d + i);
         }
         body.clear();
         for _ in 0..t.batch {
@@ -173,7 +188,12 @@ async fn connection(t: Arc<Target>, conn: usize) -> anyhow::Result<Tally> {
         }
         req.extend_from_slice(b"\r\n");
         req.extend_from_slice(body.as_bytes());
-        let start = Instant::now();
+        // With a fixed rate, from when the request was due (a late send is the server's delay
+        // as much as a slow answer).
+        let start = match (due, t.interval) {
+            (Some(d), Some(i)) => (d - i).min(Instant::now()),
+            _ => Instant::now(),
+        };
         if stream.write_all(&req).await.is_err() {
             tally.errors += 1;
             break;
@@ -249,6 +269,13 @@ async fn main() -> anyhow::Result<()> {
         auth,
         run,
         batch: a.batch.max(1),
+        interval: match a.rate {
+            Some(r) if r > 0.0 => Some(Duration::from_secs_f64(
+                a.connections as f64 * a.batch.max(1) as f64 / r,
+            )),
+            Some(_) => bail!("--rate must be positive"),
+            None => None,
+        },
         warm_until: t0 + a.warmup,
         stop_at: t0 + a.warmup + a.duration,
     });
@@ -280,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "connections": a.connections, "batch": a.batch, "seconds": secs,
+                "offered_alerts_per_second": a.rate,
                 "requests_ok": all.ok, "alerts_ok": alerts, "alerts_per_second": rate.round(),
                 "throttled": all.throttled, "other_status": all.other, "errors": all.errors,
                 "latency_ms": {"p50": p50, "p90": p90, "p99": p99, "max": max},
