@@ -29,14 +29,22 @@ impl Source {
 
     pub fn as_str(&self) -> &str {
         match self {
+            Source::Other(s) => s,
+            known => known.known_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a source this crate knows; `None` for a plugin source named by the sender.
+    pub fn known_name(&self) -> Option<&'static str> {
+        Some(match self {
             Source::Syscall => "syscall",
             Source::K8sAudit => "k8s_audit",
             Source::AwsCloudtrail => "aws_cloudtrail",
             Source::GcpAuditlog => "gcp_auditlog",
             Source::Okta => "okta",
             Source::Github => "github",
-            Source::Other(s) => s,
-        }
+            Source::Other(_) => return None,
+        })
     }
 }
 

@@ -125,12 +125,19 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.to_string());
-    let origin = format!("{} {} from {peer}", parts.method, parts.uri.path());
-    let headers = parts.headers;
+        .map(|c| c.0);
+    // Only dead letters need it: not formatted for every accepted request.
+    let origin = {
+        let (method, path) = (&parts.method, parts.uri.path());
+        move || match peer {
+            Some(p) => format!("{method} {path} from {p}"),
+            None => format!("{method} {path} from unknown"),
+        }
+    };
+    let headers = &parts.headers;
 
     // A token is checked before the body is read; a signature needs the body.
-    let token_ok = st.auth.token_ok(&headers);
+    let token_ok = st.auth.token_ok(headers);
     let may_sign = st.auth.has_hmac() && headers.contains_key(crate::auth::SIGNATURE_HEADER);
     if !token_ok && !may_sign {
         return unauthorized(st);
@@ -162,7 +169,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             "the body is larger than the {}-byte limit (server.max_body_bytes)",
             st.max_body
         );
-        let dl = dead_letter(&origin, "body_too_large", &msg, Vec::new());
+        let dl = dead_letter(&origin(), "body_too_large", &msg, Vec::new());
         return reject_whole(
             st,
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -172,11 +179,11 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         )
         .await;
     };
-    if !token_ok && !st.auth.ingest_ok(&headers, &raw) {
+    if !token_ok && !st.auth.ingest_ok(headers, &raw) {
         return unauthorized(st);
     }
 
-    let decoded = match decode(&headers, &raw, st.max_body) {
+    let decoded = match decode(headers, &raw, st.max_body) {
         Decoded::Ok(b) => b,
         Decoded::TooLarge => {
             let msg = format!(
@@ -184,7 +191,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
                 st.max_body
             );
             let keep = raw[..raw.len().min(TOO_LARGE_PREFIX)].to_vec();
-            let dl = dead_letter(&origin, "body_too_large", &msg, keep);
+            let dl = dead_letter(&origin(), "body_too_large", &msg, keep);
             return reject_whole(
                 st,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -195,12 +202,12 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             .await;
         }
         Decoded::Bad(msg) => {
-            let dl = dead_letter(&origin, "bad_gzip", &msg, raw.to_vec());
+            let dl = dead_letter(&origin(), "bad_gzip", &msg, raw.to_vec());
             return reject_whole(st, StatusCode::BAD_REQUEST, "bad_gzip", &msg, dl).await;
         }
         Decoded::Unsupported(enc) => {
             let msg = format!("unsupported Content-Encoding `{enc}` (send identity or gzip)");
-            let dl = dead_letter(&origin, "unsupported_encoding", &msg, raw.to_vec());
+            let dl = dead_letter(&origin(), "unsupported_encoding", &msg, raw.to_vec());
             return reject_whole(
                 st,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -219,6 +226,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         );
     }
 
+    let decoded_len = decoded.len();
     let (alerts, rejected) = if decoded.len() > INLINE_PARSE_BYTES {
         match tokio::task::spawn_blocking(move || parse_body(&decoded)).await {
             Ok(r) => r,
@@ -258,21 +266,18 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             }
         };
         a.uuid = Some(uuid.clone());
-        let body = match serde_json::to_string(&a) {
-            Ok(b) => b,
-            Err(e) => {
-                return json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("re-encoding an alert failed: {e}"),
-                )
-            }
-        };
+        // Sized from the body so encoding rarely grows the buffer.
+        let mut body = Vec::with_capacity(decoded_len / n.max(1) + 128);
+        if let Err(e) = serde_json::to_writer(&mut body, &a) {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("re-encoding an alert failed: {e}"),
+            );
+        }
+        // serde_json writes UTF-8 only.
+        let body = String::from_utf8(body).unwrap_or_default();
+        labels.push((a.priority, a.source.as_ref().map(|s| s.known_name())));
         new_alerts.push(new_alert_row(&a, uuid, now, body));
-        labels.push((
-            a.priority,
-            a.source.clone(),
-            a.uuid.clone().unwrap_or_default(),
-        ));
         parsed.push(a);
     }
     let rejections: Vec<serde_json::Value> = rejected
@@ -285,7 +290,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     let kinds: Vec<&'static str> = rejected.iter().map(|r| reason_kind(&r.error)).collect();
     let dead: Vec<NewDeadLetter> = rejected
         .into_iter()
-        .map(|r| rejected_letter(&origin, r))
+        .map(|r| rejected_letter(&origin(), r))
         .collect();
 
     // Room in the analysis queue first: without it nothing is stored and the sender retries.
@@ -311,6 +316,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             "the store is saturated; nothing was stored, retry later",
         );
     }
+    let uuids: Vec<String> = new_alerts.iter().map(|a| a.uuid.clone()).collect();
     let outcomes = if n == 0 {
         Vec::new()
     } else {
@@ -323,23 +329,29 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     for k in kinds {
         shared.metrics.rejected(k);
     }
-    let mut uuids = Vec::with_capacity(n);
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
-    for (o, (priority, source, uuid)) in outcomes.iter().zip(labels) {
-        count_received(&shared.metrics, priority, source.as_ref());
+    for (o, (priority, source)) in outcomes.iter().zip(labels) {
+        count_received(&shared.metrics, priority, source);
         match o {
             fa_store::Inserted::New(_) => accepted += 1,
             fa_store::Inserted::Duplicate => duplicates += 1,
         }
-        uuids.push(uuid);
     }
     if n_rejected == 0 {
+        #[derive(serde::Serialize)]
+        struct Ack<'a> {
+            accepted: u64,
+            duplicates: u64,
+            uuids: &'a [String],
+        }
         return (
             StatusCode::OK,
-            axum::Json(
-                serde_json::json!({"accepted": accepted, "duplicates": duplicates, "uuids": uuids}),
-            ),
+            axum::Json(Ack {
+                accepted,
+                duplicates,
+                uuids: &uuids,
+            }),
         )
             .into_response();
     }

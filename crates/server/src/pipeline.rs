@@ -920,7 +920,7 @@ pub fn analysis_loop(
                         .metrics
                         .reports
                         .get_or_create(&VerdictLabel {
-                            verdict: a.verdict.as_str().into(),
+                            verdict: a.verdict.as_str(),
                         })
                         .inc();
                     analyses.push(a);
@@ -1122,20 +1122,17 @@ fn queue_backlogged(q: QueuedAlert, tx: &std_mpsc::Sender<AnalysisMsg>, shared: 
 pub fn count_received(
     m: &Metrics,
     priority: Option<fa_model::Priority>,
-    source: Option<&fa_model::Source>,
+    source: Option<Option<&'static str>>,
 ) {
     let source = match source {
+        Some(Some(known)) => known,
         // Plugin sources are named by the sender: keep label cardinality bounded.
-        Some(fa_model::Source::Other(_)) => "other",
-        Some(s) => s.as_str(),
+        Some(None) => "other",
         None => "unknown",
     };
     let priority = priority.map_or("unknown", |p| p.as_str());
     m.alerts_received
-        .get_or_create(&PrioritySource {
-            priority: priority.into(),
-            source: source.into(),
-        })
+        .get_or_create(&PrioritySource { priority, source })
         .inc();
 }
 

@@ -87,8 +87,14 @@ impl Svc {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The last analyses are committed by the writer right after the permits come back.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Permits come back when analyses are handed to the writer; wait for its commit.
+        while self.get_json("/api/v1/stats").await["store"]["unanalyzed"] != 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "analysis was not stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn stop(mut self) -> tempfile::TempDir {

@@ -9,7 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Versioned migrations, applied in order at open. Never edit a released one: add the next.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_cluster_updated_at.sql")),
+];
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -212,6 +215,39 @@ fn delete_older(
     )?)
 }
 
+/// The alerts of one cluster within a batch.
+struct ClusterGroup<'a> {
+    /// The first one: its uuid, rule and place stand for a new cluster.
+    first: &'a ClusterUpdate,
+    count: i64,
+    first_seen: Nanos,
+    last_seen: Nanos,
+    worst: VerdictKind,
+    /// When the last of them was analysed (what cluster retention goes by).
+    updated_at: Nanos,
+}
+
+impl<'a> ClusterGroup<'a> {
+    fn new(c: &'a ClusterUpdate, analyzed_at: Nanos) -> Self {
+        ClusterGroup {
+            first: c,
+            count: 1,
+            first_seen: c.time,
+            last_seen: c.time,
+            worst: c.verdict,
+            updated_at: analyzed_at,
+        }
+    }
+
+    fn add(&mut self, c: &ClusterUpdate, analyzed_at: Nanos) {
+        self.count += 1;
+        self.updated_at = self.updated_at.max(analyzed_at);
+        self.first_seen = self.first_seen.min(c.time);
+        self.last_seen = self.last_seen.max(c.time);
+        self.worst = self.worst.max(c.verdict);
+    }
+}
+
 fn priority_from_level(l: Option<i64>) -> Option<Priority> {
     let l = l?;
     Priority::ALL
@@ -358,10 +394,12 @@ impl Store for SqliteStore {
                 // verdict CASE uses the old rank.
                 let mut clu = tx.prepare_cached(
                     "INSERT INTO clusters (fingerprint, rule, count, first_seen, last_seen, verdict,
-                                           verdict_rank, representative_uuid, location, activity)
-                     VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)
+                                           verdict_rank, representative_uuid, location, activity,
+                                           updated_at)
+                     VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)
                      ON CONFLICT (fingerprint) DO UPDATE SET
-                         count = count + 1,
+                         count = count + excluded.count,
+                         updated_at = max(coalesce(updated_at, 0), excluded.updated_at),
                          first_seen = min(first_seen, excluded.first_seen),
                          last_seen = max(last_seen, excluded.last_seen),
                          verdict = CASE WHEN excluded.verdict_rank > verdict_rank
@@ -375,6 +413,9 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15)
                      ON CONFLICT DO NOTHING",
                 )?;
+                let mut clusters: std::collections::HashMap<&str, ClusterGroup<'_>> =
+                    std::collections::HashMap::new();
+                let mut order: Vec<&str> = Vec::new();
                 for a in &b.analyses {
                     let n = match &a.row {
                         Some(r) => ins.execute(params![
@@ -411,16 +452,34 @@ impl Store for SqliteStore {
                     if let Some(r) = &a.report_json {
                         rep.execute(params![a.alert_id, a.analyzed_at, r])?;
                     }
-                    let c = &a.cluster;
+                    // One upsert per cluster per batch: a storm is thousands of alerts of a
+                    // handful of clusters.
+                    match clusters.get_mut(a.fingerprint.as_str()) {
+                        Some(g) => g.add(&a.cluster, a.analyzed_at),
+                        None => {
+                            order.push(a.fingerprint.as_str());
+                            clusters.insert(
+                                a.fingerprint.as_str(),
+                                ClusterGroup::new(&a.cluster, a.analyzed_at),
+                            );
+                        }
+                    }
+                }
+                for fp in order {
+                    let Some(g) = clusters.get(fp) else { continue };
+                    let c = g.first;
                     clu.execute(params![
-                        a.fingerprint,
+                        fp,
                         c.rule,
-                        c.time,
-                        c.verdict.as_str(),
-                        verdict_rank(c.verdict),
+                        g.first_seen,
+                        g.last_seen,
+                        g.worst.as_str(),
+                        verdict_rank(g.worst),
                         c.uuid,
                         c.location,
                         c.activity,
+                        g.count,
+                        g.updated_at,
                     ])?;
                 }
             }
@@ -527,7 +586,7 @@ impl Store for SqliteStore {
                 let n = delete_older(&tx, "dead_letters", "id", "received_at", cut, chunk)?;
                 o.dead_letters_deleted += n as u64;
                 o.more |= n >= chunk;
-                let n = delete_older(&tx, "clusters", "fingerprint", "last_seen", cut, chunk)?;
+                let n = delete_older(&tx, "clusters", "fingerprint", "updated_at", cut, chunk)?;
                 o.clusters_deleted += n as u64;
                 o.more |= n >= chunk;
                 let n = delete_older(&tx, "incidents", "id", "updated_at", cut, chunk)?;

@@ -59,7 +59,7 @@ fn migrations_are_versioned_and_applied_once() {
     drop(s);
     // Re-opening applies nothing again (a second CREATE TABLE would fail).
     let s = open(d.path());
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
 }
 
 #[test]
@@ -332,6 +332,77 @@ fn retention_removes_old_and_excess_analysed_alerts_only() {
         .map(|a| a.uuid)
         .collect();
     assert_eq!(left, vec!["u9", "u8", "u7", "u1", "u0"]);
+}
+
+#[test]
+fn clusters_expire_by_when_they_were_last_counted_not_by_event_time() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    // Both clusters' alerts carry an event time of 0 (replayed, or an old log); "live" was
+    // counted at 900, "stale" at 100.
+    let mut live = analysis(1, "a1", "live", VerdictKind::Benign, 0);
+    live.row = Some(alert("a1", "R", Priority::Notice, "h", 0));
+    live.analyzed_at = 900;
+    let mut stale = analysis(2, "a2", "stale", VerdictKind::Benign, 0);
+    stale.row = Some(alert("a2", "R", Priority::Notice, "h", 0));
+    stale.analyzed_at = 100;
+    s.write(&WriteBatch {
+        analyses: vec![live, stale],
+        ..Default::default()
+    })
+    .unwrap();
+    let policy = RetentionPolicy {
+        max_age: Some(chrono::Duration::nanoseconds(500)),
+        ..Default::default()
+    };
+    let o = s.apply_retention(&policy, 1000, 100).unwrap();
+    assert_eq!(o.clusters_deleted, 1, "{o:?}");
+    assert!(s.get_cluster("live").unwrap().is_some());
+    assert!(s.get_cluster("stale").unwrap().is_none());
+}
+
+#[test]
+fn analysed_alerts_from_the_journal_are_stored_with_their_id_and_counted_once_per_cluster() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let batch: Vec<Analysis> = (0..5)
+        .map(|i| {
+            let uuid = format!("j{i}");
+            let mut a = analysis(
+                100 + i,
+                &uuid,
+                "fp",
+                if i == 3 {
+                    VerdictKind::Malicious
+                } else {
+                    VerdictKind::Benign
+                },
+                i * 10,
+            );
+            a.row = Some(alert(&uuid, "R", Priority::Warning, "h", i * 10));
+            a
+        })
+        .collect();
+    s.write(&WriteBatch {
+        analyses: batch.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let rec = s.get_alert("j2").unwrap().unwrap();
+    assert_eq!(rec.row.id, 102);
+    assert!(rec.row.analyzed);
+    let c = s.get_cluster("fp").unwrap().unwrap();
+    assert_eq!((c.count, c.verdict), (5, VerdictKind::Malicious));
+    assert_eq!(c.representative_uuid, "j0");
+    assert_eq!((to_nanos(c.first_seen), to_nanos(c.last_seen)), (0, 40));
+    // Written again (a replay after a crash): nothing is stored or counted twice.
+    s.write(&WriteBatch {
+        analyses: batch,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s.get_cluster("fp").unwrap().unwrap().count, 5);
+    assert_eq!(s.stats().unwrap().alerts, 5);
 }
 
 #[test]
