@@ -200,7 +200,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             })?
     };
     let writer = {
-        let (shared, itx, in_flight) = (shared.clone(), itx.clone(), in_flight.clone());
+        let (shared, itx) = (shared.clone(), itx.clone());
         let wcfg = WriterConfig {
             max_batch: cfg.store.max_batch,
             retention,
@@ -210,7 +210,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             .name("fa-writer".into())
             .spawn(move || {
                 pipeline::background_priority();
-                pipeline::writer_loop(writer_store, wrx, itx, in_flight, shared, wcfg)
+                pipeline::writer_loop(writer_store, wrx, itx, shared, wcfg)
             })?
     };
     let mut narration_task = None;

@@ -102,8 +102,9 @@ pub struct IngestCmd {
 /// What the ingest thread does.
 pub enum InboxCmd {
     Append(IngestCmd),
-    /// Alerts the store has committed: the journal no longer needs them.
-    Remove(Vec<i64>),
+    /// Alerts (id, uuid) the store has committed: the journal and the in-flight set no
+    /// longer need them.
+    Remove(Vec<(i64, String)>),
     /// Finish what is queued, then exit.
     Stop,
 }
@@ -194,17 +195,18 @@ pub enum AnalysisMsg {
     Stop,
 }
 
-/// How much less CPU the threads nobody waits for (store writer, analysis, checkpoints) get
-/// than the ones an acknowledgement waits for (HTTP and the inbox) when both want it: a
-/// burst is acknowledged at once and analysed a little later, from the bounded queue.
-const BACKGROUND_NICE: i32 = 5;
-
-/// Lower the calling thread's scheduling priority (Linux keeps a nice value per thread).
+/// Run the calling thread under `SCHED_IDLE`: the threads nobody waits for (store writer,
+/// analysis, checkpoints) then give way at once to the ones an acknowledgement waits for
+/// (HTTP and the journal) whenever those wake up. A burst is acknowledged first and analysed a
+/// moment later from the bounded queue; if ingest kept both cores busy for long, the queue
+/// fills and ingest answers 429, which frees the cores again. These threads share no lock
+/// with the acknowledgement path that they hold for more than a few microseconds.
 pub fn background_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: setpriority only reads its arguments; who = 0 is the calling thread.
-        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler reads `param`; pid 0 is the calling thread.
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
         if r != 0 {
             tracing::debug!(
                 error = %std::io::Error::last_os_error(),
@@ -247,7 +249,7 @@ pub fn inbox_loop(
             }
         }
         let mut ingests: Vec<IngestCmd> = Vec::new();
-        let mut done: Vec<i64> = Vec::new();
+        let mut done: Vec<(i64, String)> = Vec::new();
         for c in cmds {
             match c {
                 InboxCmd::Append(ic) => ingests.push(ic),
@@ -255,8 +257,11 @@ pub fn inbox_loop(
                 InboxCmd::Stop => stopping = true,
             }
         }
+        // Only once the store has them: a redelivery finds an alert in one or the other.
         if !done.is_empty() {
-            if let Err(e) = journal.done(&done) {
+            in_flight.remove(&done);
+            let seqs: Vec<i64> = done.iter().map(|(seq, _)| *seq).collect();
+            if let Err(e) = journal.done(&seqs) {
                 tracing::warn!(error = %e, "removing finished journal segments");
             }
         }
@@ -378,7 +383,6 @@ pub fn writer_loop(
     mut store: Box<dyn Store>,
     mut rx: mpsc::Receiver<WriteCmd>,
     inbox: mpsc::Sender<InboxCmd>,
-    in_flight: Arc<InFlight>,
     shared: Arc<Shared>,
     cfg: WriterConfig,
 ) {
@@ -456,13 +460,9 @@ pub fn writer_loop(
                     .iter()
                     .filter_map(|a| a.row.as_ref().map(|r| (a.alert_id, r.uuid.clone())))
                     .collect();
-                // Only once the store has them: a redelivery finds an alert in one or the
-                // other.
-                in_flight.remove(&done);
                 // Stays in the journal if that thread has gone: dropped at the next start.
                 if !done.is_empty() {
-                    let seqs = done.into_iter().map(|(seq, _)| seq).collect();
-                    let _ = inbox.blocking_send(InboxCmd::Remove(seqs));
+                    let _ = inbox.blocking_send(InboxCmd::Remove(done));
                 }
             }
             Err(e) => {
