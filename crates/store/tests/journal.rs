@@ -166,3 +166,34 @@ fn a_missing_journal_reads_as_empty() {
     let dir = tempfile::tempdir().unwrap();
     assert!(read_journal(&dir.path().join("none")).unwrap().is_empty());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever a segment file holds (garbage, a good record followed by anything), reading
+    /// and opening the journal never panics, and what comes back is a prefix of what was
+    /// written before the garbage.
+    #[test]
+    fn any_segment_content_reads_without_panic(garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..600), keep_good in proptest::bool::ANY) {
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = dir.path().join("j");
+        let (mut j, _) = Journal::open(&jdir, Synchronous::Normal, DEFAULT_SEGMENT_BYTES, 0).unwrap();
+        if keep_good {
+            append_n(&mut j, 0, 2);
+        }
+        drop(j);
+        let seg = segments(&jdir).pop().unwrap();
+        let mut data = fs::read(&seg).unwrap();
+        data.extend_from_slice(&garbage);
+        fs::write(&seg, &data).unwrap();
+        let got = read_journal(&jdir).unwrap();
+        let good = if keep_good { 2 } else { 0 };
+        proptest::prop_assert!(got.len() >= good);
+        for (i, r) in got.iter().take(good).enumerate() {
+            proptest::prop_assert_eq!(&r.body, &body(i));
+        }
+        let (j, again) = Journal::open(&jdir, Synchronous::Normal, DEFAULT_SEGMENT_BYTES, 0).unwrap();
+        proptest::prop_assert_eq!(again.len(), got.len());
+        proptest::prop_assert!(j.next_seq() > again.iter().map(|r| r.seq).max().unwrap_or(0));
+    }
+}
