@@ -1,7 +1,7 @@
 //! The router, shared request state and the read API.
 
 use crate::auth::Auth;
-use crate::pipeline::{InFlight, InboxCmd, Shared, WriteCmd};
+use crate::pipeline::{InFlight, JournalCmd, Shared, WriteCmd};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -67,8 +67,8 @@ impl ReadPool {
 
 pub struct AppInner {
     pub shared: Arc<Shared>,
-    /// Received alerts: the inbox thread's group commit.
-    pub inbox: mpsc::Sender<InboxCmd>,
+    /// Received alerts: the ingest thread's journal append.
+    pub journal: mpsc::Sender<JournalCmd>,
     /// Acknowledged alerts not yet in the store.
     pub in_flight: Arc<InFlight>,
     /// Everything else written: dead letters, analyses, reports.

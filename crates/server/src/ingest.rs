@@ -2,7 +2,7 @@
 //! the writer, answer once committed.
 
 use crate::app::{json_error, AppState};
-use crate::pipeline::{count_received, new_alert_row, InboxCmd, IngestCmd, WriteCmd};
+use crate::pipeline::{count_received, new_alert_row, IngestCmd, JournalCmd, WriteCmd};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -433,7 +433,7 @@ async fn keep_dead_letters(st: &AppState, dead: Vec<NewDeadLetter>) -> bool {
     }
 }
 
-/// Commit alerts to the inbox (group commit with other requests) and wait for it.
+/// Append alerts to the journal (group commit with other requests) and wait for it.
 async fn append(
     st: &AppState,
     new_alerts: Vec<NewAlert>,
@@ -442,12 +442,12 @@ async fn append(
     let shared = &st.shared;
     let n = new_alerts.len();
     let (tx, rx) = oneshot::channel();
-    let cmd = InboxCmd::Append(IngestCmd {
+    let cmd = JournalCmd::Append(IngestCmd {
         alerts: new_alerts,
         parsed,
         reply: tx,
     });
-    if let Err(e) = st.inbox.try_send(cmd) {
+    if let Err(e) = st.journal.try_send(cmd) {
         shared.release(n);
         shared.metrics.throttled("store_busy");
         let msg = match e {

@@ -1,6 +1,6 @@
-//! `falco-analyst serve`: Falco and Falcosidekick post alerts here; every alert is committed
-//! to the store before it is acknowledged, analysed from a bounded queue, and what matters is
-//! sent to Slack or a webhook. See `docs/service.md`.
+//! `falco-analyst serve`: Falco and Falcosidekick post alerts here; every alert is appended to
+//! the ingest journal before it is acknowledged, analysed from a bounded queue and stored with
+//! its analysis, and what matters is sent to Slack or a webhook. See `docs/service.md`.
 //!
 //! [`start`] runs the service on the current tokio runtime and returns a handle (tests use it
 //! in-process); [`run_blocking`] is what the CLI calls: its own runtime, logging, and a
@@ -22,7 +22,7 @@ use fa_analyze::engine::Analyzer;
 use fa_llm::{FsCache, LlmConfig, NarrativeCache, Narrator};
 use fa_sinks::notify::Notifier;
 use fa_store::{journal, journal_dir, Journal, JournalSyncer, SqliteOptions, SqliteStore, Store};
-use pipeline::{AnalysisMsg, Correlator, InFlight, InboxCmd, Shared, WriteCmd, WriterConfig};
+use pipeline::{AnalysisMsg, Correlator, InFlight, JournalCmd, Shared, WriteCmd, WriterConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -160,7 +160,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
     let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
-    let (itx, irx) = mpsc::channel::<InboxCmd>(cfg.store.write_queue);
+    let (itx, irx) = mpsc::channel::<JournalCmd>(cfg.store.write_queue);
     let (atx, arx) = std_mpsc::channel::<AnalysisMsg>();
 
     let notifier = Notifier::from_config(&cfg.notify).context("configuring notifications")?;
@@ -190,13 +190,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 checkpointer(store, syncer, stop)
             })?
     };
-    let inbox_thread = {
+    let journal_thread = {
         let (shared, atx, max_batch) = (shared.clone(), atx.clone(), cfg.store.max_batch);
         let (in_flight, reader) = (in_flight.clone(), readers.open_one()?);
         std::thread::Builder::new()
             .name("fa-ingest".into())
             .spawn(move || {
-                pipeline::inbox_loop(journal, reader, in_flight, irx, atx, shared, max_batch)
+                pipeline::journal_loop(journal, reader, in_flight, irx, atx, shared, max_batch)
             })?
     };
     let writer = {
@@ -299,7 +299,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let state = Arc::new(AppInner {
         shared: shared.clone(),
-        inbox: itx.clone(),
+        journal: itx.clone(),
         in_flight: in_flight.clone(),
         writer: wtx.clone(),
         readers,
@@ -388,10 +388,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             tokio::task::spawn_blocking(move || writer.join())
                 .await
                 .ok();
-            // After the writer: its last removals are applied before the inbox stops.
-            let _ = itx.send(InboxCmd::Stop).await;
+            // After the writer: its last removals are applied before the ingest thread stops.
+            let _ = itx.send(JournalCmd::Stop).await;
             drop(itx);
-            tokio::task::spawn_blocking(move || inbox_thread.join())
+            tokio::task::spawn_blocking(move || journal_thread.join())
                 .await
                 .ok();
             checkpoint_stop.store(true, Ordering::Relaxed);

@@ -139,12 +139,12 @@ impl Metrics {
         );
         r.register(
             "store_commit_seconds",
-            "Latency of the commit an acknowledgement waits for (received alerts into the inbox, one group)",
+            "Latency of the journal append an acknowledgement waits for (one group of received alerts)",
             m.store_commit_seconds.clone(),
         );
         r.register(
             "store_batch_alerts",
-            "Alerts per inbox group commit",
+            "Alerts per journal append (group commit)",
             m.store_batch_alerts.clone(),
         );
         r.register(

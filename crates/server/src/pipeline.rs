@@ -1,25 +1,25 @@
 //! The durable pipeline behind ingest.
 //!
 //! ```text
-//!  HTTP handlers ──(alerts + oneshot ack)──▶ writer thread ──commit──▶ ack ─▶ 2xx
-//!        ▲ 429 when the analysis queue                │ new alerts (after commit)
+//!  HTTP handlers ──(alerts + oneshot ack)──▶ ingest thread ──append──▶ journal ─▶ ack ─▶ 2xx
+//!        ▲ 429 when the analysis queue                │ new alerts (after the append)
 //!        │ has no room (semaphore)                    ▼
-//!        └──────────── permits released ◀── analysis thread ──(analyses)──▶ writer thread
-//!                                                     │
-//!                                                     ├──▶ notifier task (Slack, webhook)
-//!                                                     └──▶ narration task (LLM) ──(narrated report)──▶ writer thread
+//!        └──────────── permits released ◀── analysis thread ──(alerts + analyses)──▶ store writer
+//!                                                     │                                   │ commit
+//!                                                     ├──▶ notifier task (Slack, webhook) └─▶ Remove ─▶ ingest thread
+//!                                                     └──▶ narration task (LLM) ──(narrated report)──▶ store writer
 //! ```
 //!
-//! * One writer thread owns the writing store connection and commits whatever is queued (up to
-//!   `max_batch` alerts) in one transaction: group commit. A handler's 2xx waits for the
-//!   commit that holds its alerts.
+//! * The ingest thread owns the journal and appends whatever is queued (up to `max_batch`
+//!   alerts) with one write: group commit. A handler's 2xx waits for the append that holds its
+//!   alerts. A uuid in flight (appended, not yet stored) or already stored is a duplicate.
 //! * The analysis queue is bounded by a semaphore of `queue_capacity` permits: ingest takes one
-//!   per alert before anything is stored (none free: 429, nothing stored, the sender retries);
+//!   per alert before anything is written (none free: 429, nothing kept, the sender retries);
 //!   the analysis thread gives them back once the alert's analysis is queued for writing.
-//! * Alerts are forwarded to analysis only after their commit; analyses are written by the
-//!   same writer, marking the alert analysed in the same transaction as its cluster count, so
-//!   a crash at any point leaves either "not analysed" (re-analysed at start-up) or "analysed
-//!   and counted", never half of it.
+//! * The store writer inserts each alert with its analysis and its cluster count in one
+//!   transaction, under its journal sequence number as id, then tells the ingest thread, which
+//!   forgets it (in-flight set, journal segment). A crash at any point leaves the alert in the
+//!   journal (analysed again at start-up) or in the store, analysed and counted once.
 //! * With an LLM configured, kept reports are queued for narration only after their
 //!   deterministic analysis is queued for writing (so the narrated version, written later
 //!   through the same writer, always replaces it and never the other way round); a full
@@ -100,7 +100,7 @@ pub struct IngestCmd {
 }
 
 /// What the ingest thread does.
-pub enum InboxCmd {
+pub enum JournalCmd {
     Append(IngestCmd),
     /// Alerts (id, uuid) the store has committed: the journal and the in-flight set no
     /// longer need them.
@@ -170,7 +170,7 @@ pub enum WriteCmd {
 }
 
 pub struct QueuedAlert {
-    /// Its inbox sequence number, which becomes its id in the store (or its id there, for an
+    /// Its journal sequence number, which becomes its id in the store (or its id there, for an
     /// alert stored unanalysed by an older version).
     pub id: i64,
     pub uuid: String,
@@ -219,11 +219,11 @@ pub fn background_priority() {
 /// The ingest thread: group commit of received alerts into the journal, the only write a
 /// sender waits for. Redeliveries (a uuid in flight or already in the store) are answered as
 /// duplicates without being written.
-pub fn inbox_loop(
+pub fn journal_loop(
     mut journal: Journal,
     store: Box<dyn Store>,
     in_flight: Arc<InFlight>,
-    mut rx: mpsc::Receiver<InboxCmd>,
+    mut rx: mpsc::Receiver<JournalCmd>,
     to_analysis: std_mpsc::Sender<AnalysisMsg>,
     shared: Arc<Shared>,
     max_batch: usize,
@@ -238,11 +238,11 @@ pub fn inbox_loop(
         };
         let Some(first) = first else { break };
         let mut cmds = vec![first];
-        let mut n_alerts = inbox_alerts_in(&cmds[0]);
+        let mut n_alerts = journal_alerts_in(&cmds[0]);
         while n_alerts < max_batch {
             match rx.try_recv() {
                 Ok(c) => {
-                    n_alerts += inbox_alerts_in(&c);
+                    n_alerts += journal_alerts_in(&c);
                     cmds.push(c);
                 }
                 Err(_) => break,
@@ -252,9 +252,9 @@ pub fn inbox_loop(
         let mut done: Vec<(i64, String)> = Vec::new();
         for c in cmds {
             match c {
-                InboxCmd::Append(ic) => ingests.push(ic),
-                InboxCmd::Remove(d) => done.extend(d),
-                InboxCmd::Stop => stopping = true,
+                JournalCmd::Append(ic) => ingests.push(ic),
+                JournalCmd::Remove(d) => done.extend(d),
+                JournalCmd::Stop => stopping = true,
             }
         }
         // Only once the store has them: a redelivery finds an alert in one or the other.
@@ -363,9 +363,9 @@ pub fn inbox_loop(
     tracing::debug!("ingest thread stopped");
 }
 
-fn inbox_alerts_in(c: &InboxCmd) -> usize {
+fn journal_alerts_in(c: &JournalCmd) -> usize {
     match c {
-        InboxCmd::Append(i) => i.alerts.len().max(1),
+        JournalCmd::Append(i) => i.alerts.len().max(1),
         _ => 1,
     }
 }
@@ -382,7 +382,7 @@ pub struct WriterConfig {
 pub fn writer_loop(
     mut store: Box<dyn Store>,
     mut rx: mpsc::Receiver<WriteCmd>,
-    inbox: mpsc::Sender<InboxCmd>,
+    journal_tx: mpsc::Sender<JournalCmd>,
     shared: Arc<Shared>,
     cfg: WriterConfig,
 ) {
@@ -462,7 +462,7 @@ pub fn writer_loop(
                     .collect();
                 // Stays in the journal if that thread has gone: dropped at the next start.
                 if !done.is_empty() {
-                    let _ = inbox.blocking_send(InboxCmd::Remove(done));
+                    let _ = journal_tx.blocking_send(JournalCmd::Remove(done));
                 }
             }
             Err(e) => {

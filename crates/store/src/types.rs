@@ -48,7 +48,7 @@ pub struct NewDeadLetter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
     pub alert_id: i64,
-    /// The alert itself, written now under `alert_id` (it came from the inbox); `None` when it
+    /// The alert itself, written now under `alert_id` (it came from the ingest journal); `None` when it
     /// is already in the store, unanalysed.
     pub row: Option<NewAlert>,
     pub verdict: VerdictKind,
