@@ -15,7 +15,8 @@
 //!   alerts. A uuid in flight (appended, not yet stored) or already stored is a duplicate.
 //! * The analysis queue is bounded by a semaphore of `queue_capacity` permits: ingest takes one
 //!   per alert before anything is written (none free: 429, nothing kept, the sender retries);
-//!   the analysis thread gives them back once the alert's analysis is queued for writing.
+//!   the store writer gives them back once the alert is stored with its analysis (a failing
+//!   store is retried, so the queue fills and ingest slows senders down).
 //! * The store writer inserts each alert with its analysis and its cluster count in one
 //!   transaction, under its journal sequence number as id, then tells the ingest thread, which
 //!   forgets it (in-flight set, journal segment). A crash at any point leaves the alert in the
@@ -444,34 +445,52 @@ pub fn writer_loop(
             }
             continue;
         }
-        let t = Instant::now();
-        let result = store.write(&batch);
-        shared
-            .metrics
-            .analysis_commit_seconds
-            .observe(t.elapsed().as_secs_f64());
-        match result {
-            Ok(_) => {
-                for r in replies {
-                    let _ = r.send(Ok(()));
-                }
-                let done: Vec<(i64, String)> = batch
-                    .analyses
-                    .iter()
-                    .filter_map(|a| a.row.as_ref().map(|r| (a.alert_id, r.uuid.clone())))
-                    .collect();
-                // Stays in the journal if that thread has gone: dropped at the next start.
-                if !done.is_empty() {
-                    let _ = journal_tx.blocking_send(JournalCmd::Remove(done));
+        // A failed transaction is tried again (the disk may come back) rather than dropped:
+        // the queue permits of its alerts come back only once they are stored, so while the
+        // store fails, the queue fills and ingest answers 429 instead of piling up
+        // acknowledged alerts. Dead letters are answered at once (their sender gets a 503).
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let t = Instant::now();
+            let result = store.write(&batch);
+            shared
+                .metrics
+                .analysis_commit_seconds
+                .observe(t.elapsed().as_secs_f64());
+            match result {
+                Ok(_) => break,
+                Err(e) => {
+                    shared.metrics.store_errors.inc();
+                    tracing::error!(error = %e, analyses = batch.analyses.len(), retry_in = ?backoff, "store write failed; the alerts stay in the journal");
+                    for r in replies.drain(..) {
+                        let _ = r.send(Err(e.to_string()));
+                    }
+                    batch.dead_letters.clear();
+                    if shared.abort.load(Ordering::Relaxed) {
+                        // Shutdown gave up waiting: analysed again at the next start.
+                        shared.release(batch.analyses.len());
+                        batch = WriteBatch::default();
+                        break;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
-            Err(e) => {
-                shared.metrics.store_errors.inc();
-                tracing::error!(error = %e, analyses = batch.analyses.len(), "store write failed; the alerts stay in the journal and are analysed again at the next start");
-                for r in replies {
-                    let _ = r.send(Err(e.to_string()));
-                }
-            }
+        }
+        for r in replies {
+            let _ = r.send(Ok(()));
+        }
+        let done: Vec<(i64, String)> = batch
+            .analyses
+            .iter()
+            .filter_map(|a| a.row.as_ref().map(|r| (a.alert_id, r.uuid.clone())))
+            .collect();
+        // Stored: the queue has room again.
+        shared.release(batch.analyses.len());
+        shared.metrics.queue_depth.set(shared.queue_depth() as i64);
+        // Stays in the journal if that thread has gone: dropped at the next start.
+        if !done.is_empty() {
+            let _ = journal_tx.blocking_send(JournalCmd::Remove(done));
         }
     }
     tracing::debug!("writer stopped");
@@ -956,11 +975,10 @@ pub fn analysis_loop(
             );
             // Redone at the next start, narrations included.
             c.pending_narrations.clear();
+            shared.release(n);
         }
+        // The writer gives the queue permits back once the analyses are stored.
         c.dispatch_narrations(&shared.metrics);
-        // The analyses are queued for writing: the queue has room again.
-        shared.release(n);
-        shared.metrics.queue_depth.set(shared.queue_depth() as i64);
         let notes = c.take_notifications();
         if let Some((_, tx)) = &c.notifier {
             for note in notes {
@@ -975,16 +993,14 @@ pub fn analysis_loop(
     // as they stand.
     c.flush_incidents(&mut incidents);
     let n = analyses.len();
-    if (n > 0 || !incidents.is_empty())
-        && writer
-            .blocking_send(WriteCmd::Analyses {
-                analyses,
-                incidents,
-            })
-            .is_ok()
-    {
-        c.dispatch_narrations(&shared.metrics);
-        shared.release(n);
+    if n > 0 || !incidents.is_empty() {
+        match writer.blocking_send(WriteCmd::Analyses {
+            analyses,
+            incidents,
+        }) {
+            Ok(()) => c.dispatch_narrations(&shared.metrics),
+            Err(_) => shared.release(n),
+        }
     }
     tracing::debug!("analysis stopped");
 }
@@ -1144,4 +1160,196 @@ pub fn count_notification(m: &Metrics, sink: &str, outcome: &str) {
             outcome: outcome.into(),
         })
         .inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fa_store::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A real store whose first `fail` writes fail (a full disk, say).
+    struct Flaky {
+        inner: SqliteStore,
+        fail: Arc<AtomicUsize>,
+        attempts: Arc<AtomicUsize>,
+    }
+
+    impl Store for Flaky {
+        fn write(&mut self, b: &WriteBatch) -> Result<Vec<Inserted>, StoreError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StoreError::Corrupt("disk full (test)".into()));
+            }
+            self.inner.write(b)
+        }
+        fn apply_retention(
+            &mut self,
+            p: &RetentionPolicy,
+            now: Nanos,
+            chunk: usize,
+        ) -> Result<RetentionOutcome, StoreError> {
+            self.inner.apply_retention(p, now, chunk)
+        }
+        fn unanalyzed(
+            &self,
+            after: i64,
+            up_to: i64,
+            limit: usize,
+        ) -> Result<Vec<UnanalyzedAlert>, StoreError> {
+            self.inner.unanalyzed(after, up_to, limit)
+        }
+        fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
+            self.inner.alert_exists(uuid)
+        }
+        fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError> {
+            self.inner.alert_id_exists(id)
+        }
+        fn max_alert_id(&self) -> Result<i64, StoreError> {
+            self.inner.max_alert_id()
+        }
+        fn stats(&self) -> Result<StoreStats, StoreError> {
+            self.inner.stats()
+        }
+        fn list_alerts(
+            &self,
+            f: &AlertFilter,
+            p: &PageRequest,
+        ) -> Result<Page<AlertRow>, StoreError> {
+            self.inner.list_alerts(f, p)
+        }
+        fn get_alert(&self, uuid: &str) -> Result<Option<AlertRecord>, StoreError> {
+            self.inner.get_alert(uuid)
+        }
+        fn list_clusters(
+            &self,
+            f: &ClusterFilter,
+            p: &PageRequest,
+        ) -> Result<Page<ClusterRow>, StoreError> {
+            self.inner.list_clusters(f, p)
+        }
+        fn get_cluster(&self, fp: &str) -> Result<Option<ClusterRow>, StoreError> {
+            self.inner.get_cluster(fp)
+        }
+        fn list_incidents(&self, p: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
+            self.inner.list_incidents(p)
+        }
+        fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
+            self.inner.get_incident(id)
+        }
+        fn list_dead_letters(&self, p: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError> {
+            self.inner.list_dead_letters(p)
+        }
+        fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.inner.llm_cache_get(key)
+        }
+        fn llm_cache_put(&mut self, k: &str, v: &str, now: Nanos) -> Result<(), StoreError> {
+            self.inner.llm_cache_put(k, v, now)
+        }
+    }
+
+    fn analysed(id: i64) -> Analysis {
+        let uuid = format!("a{id}");
+        Analysis {
+            alert_id: id,
+            row: Some(NewAlert {
+                uuid: uuid.clone(),
+                received_at: 1,
+                time: None,
+                rule: "R".into(),
+                priority: None,
+                source: None,
+                hostname: None,
+                namespace: None,
+                body: "{}".into(),
+            }),
+            verdict: VerdictKind::Benign,
+            score: 0.0,
+            verdict_json: "{}".into(),
+            fingerprint: "fp".into(),
+            incident_id: None,
+            report_json: None,
+            cluster: ClusterUpdate {
+                rule: "R".into(),
+                time: 1,
+                verdict: VerdictKind::Benign,
+                uuid,
+                location: "host:h".into(),
+                activity: "x".into(),
+            },
+            analyzed_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_failing_store_is_retried_and_holds_the_queue_until_the_alerts_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fa.db");
+        let inner = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+        let (fail, attempts) = (Arc::new(AtomicUsize::new(2)), Arc::new(AtomicUsize::new(0)));
+        let store = Flaky {
+            inner,
+            fail: fail.clone(),
+            attempts: attempts.clone(),
+        };
+        let shared = Arc::new(Shared::new(10));
+        // Three alerts acknowledged: three permits taken.
+        shared
+            .queue
+            .clone()
+            .try_acquire_many_owned(3)
+            .unwrap()
+            .forget();
+        let (wtx, wrx) = mpsc::channel(16);
+        let (jtx, mut jrx) = mpsc::channel(16);
+        let writer = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                writer_loop(
+                    Box::new(store),
+                    wrx,
+                    jtx,
+                    shared,
+                    WriterConfig {
+                        max_batch: 100,
+                        retention: RetentionPolicy::default(),
+                        retention_chunk: 10,
+                    },
+                )
+            })
+        };
+        wtx.blocking_send(WriteCmd::Analyses {
+            analyses: vec![analysed(1), analysed(2), analysed(3)],
+            incidents: Vec::new(),
+        })
+        .unwrap();
+        // While the store fails (the writer waits 100 ms after the first failure), the
+        // permits stay taken and the journal keeps the alerts.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(shared.queue_depth(), 3);
+        assert!(jrx.try_recv().is_err());
+        let removed = jrx.blocking_recv().unwrap();
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            3,
+            "two failures, then success"
+        );
+        match removed {
+            JournalCmd::Remove(done) => {
+                let ids: Vec<i64> = done.iter().map(|(id, _)| *id).collect();
+                assert_eq!(ids, vec![1, 2, 3]);
+            }
+            _ => panic!("expected the journal to be told"),
+        }
+        assert_eq!(shared.queue_depth(), 0);
+        wtx.blocking_send(WriteCmd::Stop).unwrap();
+        writer.join().unwrap();
+        let check = SqliteStore::open_reader(&path, &SqliteOptions::default()).unwrap();
+        assert_eq!(check.stats().unwrap().alerts, 3);
+        assert_eq!(fail.load(Ordering::SeqCst), 0);
+    }
 }
