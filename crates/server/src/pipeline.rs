@@ -291,6 +291,7 @@ pub fn journal_loop(
                     if dup {
                         out.push(Inserted::Duplicate);
                     } else {
+                        // The sequence number is filled in once the append succeeds.
                         out.push(Inserted::New(0));
                         fresh.push((r, k));
                     }
