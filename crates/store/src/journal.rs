@@ -5,7 +5,8 @@
 //! fsyncs, inside the commit every sender waits for. The journal is an append-only log instead:
 //! a group of alerts is one `write` at the end of the current segment file. The analysed alert
 //! is written to the store later, in large batches nobody waits for, under its journal sequence
-//! number as its id, and a segment file is deleted once every alert in it is in the store.
+//! number as its id, and a segment file is retired once every alert in it is in the store: kept
+//! (up to four) and overwritten as a later segment, otherwise deleted.
 //!
 //! Durability follows [`Synchronous`]: with `Full` every append is `fdatasync`ed before it
 //! returns; with `Normal` an append survives a crash of the process at once (the data is in the
@@ -20,7 +21,7 @@
 use crate::{Nanos, StoreError, Synchronous};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,6 +34,8 @@ pub fn journal_dir(db: &Path) -> PathBuf {
 
 /// A segment is closed and a new one started past this size.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
+/// Finished segment files kept for reuse.
+const MAX_SPARE: usize = 4;
 const HEADER: usize = 8;
 const FIXED: usize = 16;
 /// Larger "records" are garbage from a torn write, never something we wrote.
@@ -111,8 +114,11 @@ pub struct Journal {
     /// Oldest first; the last one is being appended to.
     segments: Vec<Segment>,
     current: File,
+    /// Where the next record goes in `current` (a recycled file may be longer).
     current_len: u64,
     next_seq: i64,
+    /// Finished segment files kept for reuse, oldest first.
+    spare: Vec<PathBuf>,
     shared: Arc<Mutex<SyncState>>,
     buf: Vec<u8>,
 }
@@ -148,8 +154,24 @@ fn list_segments(dir: &Path) -> Result<Vec<(i64, PathBuf)>, StoreError> {
     Ok(out)
 }
 
+/// Finished segment files kept for reuse.
+fn list_spares(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "spare") {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// The valid records of one segment file, and whether a torn tail was dropped.
-fn read_segment(path: &Path) -> Result<(Vec<JournalRecord>, bool), StoreError> {
+///
+/// Records are numbered `first_seq`, `first_seq + 1`, ... from the start of the file; anything
+/// else ends the segment. A recycled file still holds an older segment's records past what was
+/// written into it this time, and those carry older numbers.
+fn read_segment(path: &Path, first_seq: i64) -> Result<(Vec<JournalRecord>, bool), StoreError> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut out = Vec::new();
@@ -170,6 +192,10 @@ fn read_segment(path: &Path) -> Result<(Vec<JournalRecord>, bool), StoreError> {
             return Ok((out, true));
         }
         let seq = i64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
+        if seq != first_seq + out.len() as i64 {
+            // Left over from the file's previous use: the end of this segment.
+            return Ok((out, false));
+        }
         let received_at = i64::from_le_bytes(payload[8..16].try_into().unwrap_or_default());
         let Ok(body) = String::from_utf8(payload[FIXED..].to_vec()) else {
             return Ok((out, true));
@@ -191,8 +217,8 @@ pub fn read_journal(dir: &Path) -> Result<Vec<JournalRecord>, StoreError> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for (_, path) in list_segments(dir)? {
-        out.extend(read_segment(&path)?.0);
+    for (first, path) in list_segments(dir)? {
+        out.extend(read_segment(&path, first)?.0);
     }
     Ok(out)
 }
@@ -212,13 +238,14 @@ impl Journal {
         let mut segments = Vec::new();
         let mut records = Vec::new();
         let mut max_seq = min_seq;
+        let mut spare = list_spares(dir)?;
         for (first, path) in list_segments(dir)? {
-            let (recs, torn) = read_segment(&path)?;
+            let (recs, torn) = read_segment(&path, first)?;
             if torn {
                 tracing::warn!(
                     segment = %path.display(),
                     records = recs.len(),
-                    "the journal segment ends in a torn write (a crash while appending); what follows its last complete record was never acknowledged and is dropped"
+                    "the journal segment ends in bytes that are not a complete record (a write cut by a crash, or an older segment's leftovers in a reused file); nothing after its last complete record was acknowledged"
                 );
             }
             if recs.is_empty() {
@@ -234,7 +261,7 @@ impl Journal {
             records.extend(recs);
         }
         let next_seq = max_seq.saturating_add(1);
-        let (current, path) = create_segment(dir, next_seq)?;
+        let (current, path) = new_segment(dir, next_seq, &mut spare)?;
         segments.push(Segment {
             first_seq: next_seq,
             path,
@@ -255,6 +282,7 @@ impl Journal {
                 current,
                 current_len: 0,
                 next_seq,
+                spare,
                 shared,
                 buf: Vec::new(),
             },
@@ -301,14 +329,9 @@ impl Journal {
         if seqs.is_empty() {
             return Ok(seqs);
         }
-        if let Err(e) = self.write_current() {
-            // Never leave half a group behind: later records after it could not be read.
-            if self.current.set_len(self.current_len).is_err() {
-                // Cannot even cut it back: continue in a fresh segment.
-                self.rotate()?;
-            }
-            return Err(e);
-        }
+        // A failed write leaves `current_len` where it was: the next group overwrites whatever
+        // part of this one reached the file.
+        self.write_current()?;
         self.current_len += self.buf.len() as u64;
         self.next_seq = seq;
         if let Some(cur) = self.segments.last_mut() {
@@ -325,7 +348,8 @@ impl Journal {
     }
 
     fn write_current(&mut self) -> Result<(), StoreError> {
-        self.current.write_all(&self.buf)?;
+        use std::os::unix::fs::FileExt;
+        self.current.write_all_at(&self.buf, self.current_len)?;
         if self.sync == Synchronous::Full {
             self.current.sync_data()?;
         }
@@ -334,7 +358,7 @@ impl Journal {
 
     /// Close the current segment and start the next one.
     fn rotate(&mut self) -> Result<(), StoreError> {
-        let (file, path) = create_segment(&self.dir, self.next_seq)?;
+        let (file, path) = new_segment(&self.dir, self.next_seq, &mut self.spare)?;
         if self.sync == Synchronous::Full {
             sync_dir(&self.dir)?;
         }
@@ -373,6 +397,18 @@ impl Journal {
         while i + 1 < self.segments.len() {
             if self.segments[i].outstanding.is_empty() {
                 let seg = self.segments.remove(i);
+                // Kept for reuse rather than deleted: overwriting blocks a file already has
+                // costs the disk less than allocating new ones and discarding old ones.
+                if self.spare.len() < MAX_SPARE {
+                    // Renamed so that it is never read as a segment again.
+                    let spare = self
+                        .dir
+                        .join(format!("{}.spare", segment_name(seg.first_seq)));
+                    if fs::rename(&seg.path, &spare).is_ok() {
+                        self.spare.push(spare);
+                        continue;
+                    }
+                }
                 match fs::remove_file(&seg.path) {
                     Ok(()) => removed = true,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -405,8 +441,8 @@ impl Journal {
     pub fn close(self) -> Result<(), StoreError> {
         self.current.sync_data()?;
         if self.outstanding() == 0 {
-            for s in &self.segments {
-                match fs::remove_file(&s.path) {
+            for s in self.segments.iter().map(|s| &s.path).chain(&self.spare) {
+                match fs::remove_file(s) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e.into()),
@@ -418,19 +454,30 @@ impl Journal {
     }
 }
 
-fn create_segment(dir: &Path, first_seq: i64) -> Result<(File, PathBuf), StoreError> {
+/// The file for the segment starting at `first_seq`: a spare renamed, or a new file.
+fn new_segment(
+    dir: &Path,
+    first_seq: i64,
+    spare: &mut Vec<PathBuf>,
+) -> Result<(File, PathBuf), StoreError> {
     let path = dir.join(segment_name(first_seq));
-    // Append mode: after a failed write is cut back with set_len, the next write still goes to
-    // the end rather than leaving a hole.
     // Only leftovers of an earlier failed start can have this name: records are numbered
     // above everything read back.
     match fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
+    while let Some(old) = spare.pop() {
+        // Its old records stay past what is written now; their numbers end the segment when it
+        // is read back.
+        if fs::rename(&old, &path).is_ok() {
+            let file = OpenOptions::new().write(true).open(&path)?;
+            return Ok((file, path));
+        }
+    }
     let file = OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&path)?;
     Ok((file, path))
 }
