@@ -186,16 +186,7 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
     if req.method() == Method::POST || st.auth.token_ok(req.headers()) {
         return next.run(req).await;
     }
-    st.shared.metrics.unauthorized.inc();
-    let mut r = json_error(
-        StatusCode::UNAUTHORIZED,
-        "missing or wrong credentials: send `Authorization: Bearer <token>`",
-    );
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"falco-analyst\""),
-    );
-    r
+    crate::ingest::unauthorized(&st)
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {

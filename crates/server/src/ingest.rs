@@ -2,7 +2,9 @@
 //! the writer, answer once committed.
 
 use crate::app::{json_error, AppState};
-use crate::pipeline::{count_received, new_alert_row, IngestCmd, JournalCmd, WriteCmd};
+use crate::pipeline::{
+    count_received, new_alert_row, source_label, IngestCmd, JournalCmd, WriteCmd,
+};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -169,13 +171,13 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             "the body is larger than the {}-byte limit (server.max_body_bytes)",
             st.max_body
         );
-        let dl = dead_letter(&origin(), "body_too_large", &msg, Vec::new());
         return reject_whole(
             st,
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             &msg,
-            dl,
+            &origin(),
+            Vec::new(),
         )
         .await;
     };
@@ -191,29 +193,36 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
                 st.max_body
             );
             let keep = raw[..raw.len().min(TOO_LARGE_PREFIX)].to_vec();
-            let dl = dead_letter(&origin(), "body_too_large", &msg, keep);
             return reject_whole(
                 st,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 &msg,
-                dl,
+                &origin(),
+                keep,
             )
             .await;
         }
         Decoded::Bad(msg) => {
-            let dl = dead_letter(&origin(), "bad_gzip", &msg, raw.to_vec());
-            return reject_whole(st, StatusCode::BAD_REQUEST, "bad_gzip", &msg, dl).await;
+            return reject_whole(
+                st,
+                StatusCode::BAD_REQUEST,
+                "bad_gzip",
+                &msg,
+                &origin(),
+                raw.to_vec(),
+            )
+            .await;
         }
         Decoded::Unsupported(enc) => {
             let msg = format!("unsupported Content-Encoding `{enc}` (send identity or gzip)");
-            let dl = dead_letter(&origin(), "unsupported_encoding", &msg, raw.to_vec());
             return reject_whole(
                 st,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_encoding",
                 &msg,
-                dl,
+                &origin(),
+                raw.to_vec(),
             )
             .await;
         }
@@ -276,7 +285,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         }
         // serde_json writes UTF-8 only.
         let body = String::from_utf8(body).unwrap_or_default();
-        labels.push((a.priority, a.source.as_ref().map(|s| s.known_name())));
+        labels.push((a.priority, source_label(a.source.as_ref())));
         new_alerts.push(new_alert_row(&a, uuid, now, body));
         parsed.push(a);
     }
@@ -373,7 +382,8 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         .into_response()
 }
 
-fn unauthorized(st: &AppState) -> Response {
+/// 401 with the challenge, counted; for ingest and for the read API.
+pub(crate) fn unauthorized(st: &AppState) -> Response {
     st.shared.metrics.unauthorized.inc();
     let mut r = json_error(
         StatusCode::UNAUTHORIZED,
@@ -408,10 +418,11 @@ async fn reject_whole(
     status: StatusCode,
     kind: &str,
     msg: &str,
-    dl: NewDeadLetter,
+    origin: &str,
+    raw: Vec<u8>,
 ) -> Response {
     st.shared.metrics.rejected(kind);
-    let kept = keep_dead_letters(st, vec![dl]).await;
+    let kept = keep_dead_letters(st, vec![dead_letter(origin, kind, msg, raw)]).await;
     if !kept {
         tracing::warn!(
             reason = kind,

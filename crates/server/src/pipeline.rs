@@ -270,52 +270,24 @@ pub fn journal_loop(
             continue;
         }
         let t = Instant::now();
-        let mut outcomes: Vec<Vec<Inserted>> = Vec::with_capacity(ingests.len());
-        let mut fresh: Vec<(usize, usize)> = Vec::new();
-        let mut dedup_error = None;
-        {
-            let m = in_flight.lock();
-            let mut batch_uuids: HashSet<&str> = HashSet::new();
-            for (r, ic) in ingests.iter().enumerate() {
-                let mut out = Vec::with_capacity(ic.alerts.len());
-                for (k, a) in ic.alerts.iter().enumerate() {
-                    let dup = m.contains_key(&a.uuid)
-                        || !batch_uuids.insert(a.uuid.as_str())
-                        || match store.alert_exists(&a.uuid) {
-                            Ok(b) => b,
-                            Err(e) => {
-                                dedup_error = Some(e);
-                                false
-                            }
-                        };
-                    if dup {
-                        out.push(Inserted::Duplicate);
-                    } else {
-                        // The sequence number is filled in once the append succeeds.
-                        out.push(Inserted::New(0));
-                        fresh.push((r, k));
-                    }
-                }
-                outcomes.push(out);
-            }
-        }
-        let result = match dedup_error {
-            Some(e) => Err(e),
-            None => journal.append(fresh.iter().map(|&(r, k)| {
-                let a = &ingests[r].alerts[k];
-                (a.received_at, a.body.as_str())
-            })),
-        };
+        let result =
+            find_duplicates(&ingests, &in_flight, store.as_ref()).and_then(|(outcomes, fresh)| {
+                let seqs = journal.append(fresh.iter().map(|&(r, k)| {
+                    let a = &ingests[r].alerts[k];
+                    (a.received_at, a.body.as_str())
+                }))?;
+                Ok((outcomes, fresh, seqs))
+            });
         shared
             .metrics
             .store_commit_seconds
             .observe(t.elapsed().as_secs_f64());
         shared.metrics.store_batch_alerts.observe(n_alerts as f64);
-        let seqs = match result {
-            Ok(seqs) => seqs,
+        let (mut outcomes, fresh, seqs) = match result {
+            Ok(r) => r,
             Err(e) => {
                 shared.metrics.store_errors.inc();
-                tracing::error!(error = %e, alerts = fresh.len(), "journal write failed");
+                tracing::error!(error = %e, alerts = n_alerts, "journal write failed");
                 for ic in ingests {
                     shared.release(ic.alerts.len());
                     let _ = ic.reply.send(Err(e.to_string()));
@@ -363,6 +335,37 @@ pub fn journal_loop(
         tracing::error!(error = %e, "closing the journal");
     }
     tracing::debug!("ingest thread stopped");
+}
+
+/// Per request, per alert: a duplicate (its uuid is in flight, already stored, or earlier in
+/// the same group) or new (the sequence number is filled in once the append succeeds); and the
+/// (request, alert) positions of the new ones.
+#[allow(clippy::type_complexity)]
+fn find_duplicates(
+    ingests: &[IngestCmd],
+    in_flight: &InFlight,
+    store: &dyn Store,
+) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize)>), fa_store::StoreError> {
+    let m = in_flight.lock();
+    let mut group: HashSet<&str> = HashSet::new();
+    let mut outcomes = Vec::with_capacity(ingests.len());
+    let mut fresh = Vec::new();
+    for (r, ic) in ingests.iter().enumerate() {
+        let mut out = Vec::with_capacity(ic.alerts.len());
+        for (k, a) in ic.alerts.iter().enumerate() {
+            let dup = m.contains_key(&a.uuid)
+                || !group.insert(a.uuid.as_str())
+                || store.alert_exists(&a.uuid)?;
+            if dup {
+                out.push(Inserted::Duplicate);
+            } else {
+                out.push(Inserted::New(0));
+                fresh.push((r, k));
+            }
+        }
+        outcomes.push(out);
+    }
+    Ok((outcomes, fresh))
 }
 
 fn journal_alerts_in(c: &JournalCmd) -> usize {
@@ -1135,18 +1138,17 @@ fn queue_backlogged(q: QueuedAlert, tx: &std_mpsc::Sender<AnalysisMsg>, shared: 
     true
 }
 
-/// Count an accepted alert in the metrics.
-pub fn count_received(
-    m: &Metrics,
-    priority: Option<fa_model::Priority>,
-    source: Option<Option<&'static str>>,
-) {
-    let source = match source {
-        Some(Some(known)) => known,
-        // Plugin sources are named by the sender: keep label cardinality bounded.
-        Some(None) => "other",
+/// The metrics label of an alert's source. Plugin sources are named by the sender: they are
+/// all `other`, to keep label cardinality bounded.
+pub fn source_label(source: Option<&fa_model::Source>) -> &'static str {
+    match source {
+        Some(s) => s.known_name().unwrap_or("other"),
         None => "unknown",
-    };
+    }
+}
+
+/// Count an accepted alert in the metrics.
+pub fn count_received(m: &Metrics, priority: Option<fa_model::Priority>, source: &'static str) {
     let priority = priority.map_or("unknown", |p| p.as_str());
     m.alerts_received
         .get_or_create(&PrioritySource { priority, source })

@@ -332,6 +332,25 @@ fn cursor_int(c: &Option<String>) -> Option<i64> {
         .filter(|n| *n >= 0)
 }
 
+/// A page from `limit + 1` rows fetched in key order: the cursor is the last key shown.
+fn keyset_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> i64) -> Page<T> {
+    let next_cursor = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|i| key(i).to_string())
+    });
+    Page {
+        items,
+        next_cursor: next_cursor.flatten(),
+    }
+}
+
+/// A page from `limit + 1` rows fetched at `offset`: the cursor is the next offset.
+fn offset_page<T>(mut items: Vec<T>, limit: usize, offset: i64) -> Page<T> {
+    let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
+    items.truncate(limit);
+    Page { items, next_cursor }
+}
+
 fn limit_of(p: &PageRequest) -> usize {
     p.limit.clamp(1, 1000)
 }
@@ -726,16 +745,10 @@ impl Store for SqliteStore {
         let limit = limit_of(page);
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
         let mut q = self.conn.prepare(&sql)?;
-        let mut items = q
+        let items = q
             .query_map(params_from_iter(args), alert_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|a| a.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(keyset_page(items, limit, |a| a.id))
     }
 
     fn get_alert(&self, uuid: &str) -> Result<Option<AlertRecord>, StoreError> {
@@ -777,12 +790,10 @@ impl Store for SqliteStore {
             limit + 1
         ));
         let mut q = self.conn.prepare(&sql)?;
-        let mut items = q
+        let items = q
             .query_map(params_from_iter(args), cluster_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
-        items.truncate(limit);
-        Ok(Page { items, next_cursor })
+        Ok(offset_page(items, limit, offset))
     }
 
     fn get_cluster(&self, fingerprint: &str) -> Result<Option<ClusterRow>, StoreError> {
@@ -798,12 +809,10 @@ impl Store for SqliteStore {
         let mut q = self.conn.prepare_cached(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents ORDER BY updated_at DESC, id LIMIT ?1 OFFSET ?2"
         ))?;
-        let mut items = q
+        let items = q
             .query_map(params![(limit + 1) as i64, offset], incident_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
-        items.truncate(limit);
-        Ok(Page { items, next_cursor })
+        Ok(offset_page(items, limit, offset))
     }
 
     fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
@@ -820,7 +829,7 @@ impl Store for SqliteStore {
             "SELECT id, received_at, origin, reason_kind, reason, raw FROM dead_letters
              WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let mut items = q
+        let items = q
             .query_map(params![before, (limit + 1) as i64], |r| {
                 Ok(DeadLetterRow {
                     id: r.get(0)?,
@@ -832,13 +841,7 @@ impl Store for SqliteStore {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|d| d.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(keyset_page(items, limit, |d| d.id))
     }
 
     fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {

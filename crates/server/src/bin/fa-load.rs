@@ -107,8 +107,8 @@ struct Tally {
 
 /// What one connection needs to build its requests.
 struct Target {
+    /// host:port, connected to and sent as the Host header.
     addr: String,
-    host: String,
     path: String,
     auth: Option<String>,
     run: String,
@@ -180,7 +180,7 @@ async fn connection(t: Arc<Target>, conn: usize) -> anyhow::Result<Tally> {
             req,
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             t.path,
-            t.host,
+            t.addr,
             body.len()
         )?;
         if let Some(a) = &t.auth {
@@ -264,7 +264,6 @@ async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let target = Arc::new(Target {
         addr: hostport.to_string(),
-        host: hostport.to_string(),
         path: path.to_string(),
         auth,
         run,
