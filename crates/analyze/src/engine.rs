@@ -70,6 +70,19 @@ impl Analyzer {
         judge(&self.kb, &self.scoring, alert, rule, ctx)
     }
 
+    /// A cluster's first alert judged with the cluster's final count: what its summary and
+    /// its tuning advice go by.
+    pub fn cluster_verdict(&self, c: &Cluster, rule: Option<&Rule>) -> Verdict {
+        self.verdict(
+            &c.alert,
+            rule,
+            &Context {
+                cluster_count: c.count,
+                escalating_incident: None,
+            },
+        )
+    }
+
     /// The full report for one alert on its own (no de-duplication or incident context).
     pub fn report(&self, alert: &Alert) -> Report {
         let rule = self.rule_for(alert);
@@ -352,14 +365,7 @@ impl Engine {
     fn cluster_summary(&self, c: &Cluster) -> ClusterSummary {
         let a = &self.analyzer;
         let rule = a.kb.rule_for(&c.alert);
-        let v = a.verdict(
-            &c.alert,
-            rule,
-            &Context {
-                cluster_count: c.count,
-                escalating_incident: None,
-            },
-        );
+        let v = a.cluster_verdict(c, rule);
         let verdict = c.verdict.max(v.kind);
         ClusterSummary {
             fingerprint: c.fingerprint.to_string(),

@@ -3,7 +3,6 @@
 use crate::cluster::Cluster;
 use crate::engine::Analyzer;
 use crate::kb::{scope_values, tuning, yaml_flow_item, yaml_quote};
-use crate::verdict::Context;
 use fa_model::{Tuning, VerdictKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,15 +43,7 @@ pub fn exception_for(a: &Analyzer, c: &Cluster) -> Option<Tuning> {
 
 /// Why the cluster is benign: the reasons of its (final) verdict that pushed it there.
 fn benign_reason(a: &Analyzer, c: &Cluster) -> String {
-    let rule = a.kb.rule_for(&c.alert);
-    let v = a.verdict(
-        &c.alert,
-        rule,
-        &Context {
-            cluster_count: c.count,
-            escalating_incident: None,
-        },
-    );
+    let v = a.cluster_verdict(c, a.kb.rule_for(&c.alert));
     let texts: Vec<String> = v
         .reasons
         .iter()
