@@ -50,9 +50,49 @@ fn usable_uuid(u: &str) -> bool {
 /// Falco's `http_output` sends no uuid: derive one from the content (a UUIDv8 of its 128-bit
 /// xxh3), so redelivering an identical body does not store it twice.
 pub fn derived_uuid(a: &Alert) -> String {
-    let bytes = serde_json::to_vec(a).unwrap_or_default();
-    let h = xxhash_rust::xxh3::xxh3_128(&bytes);
+    uuid_of(&serde_json::to_vec(a).unwrap_or_default())
+}
+
+fn uuid_of(encoded: &[u8]) -> String {
+    let h = xxhash_rust::xxh3::xxh3_128(encoded);
     uuid::Uuid::new_v8(h.to_be_bytes()).to_string()
+}
+
+/// The alert's uuid (its own when usable, else derived: [`derived_uuid`]) and its canonical JSON,
+/// with the uuid set in both the alert and the JSON.
+fn identify(a: &mut Alert, size_hint: usize) -> Result<(String, String), serde_json::Error> {
+    let mut buf = Vec::with_capacity(size_hint);
+    let uuid = match a.uuid.as_deref() {
+        Some(u) if usable_uuid(u) => u.to_string(),
+        None => {
+            // Falco's http_output. The encoding without a uuid is what the uuid is derived
+            // from and, with the uuid put in front, the stored body: encoded once, not twice.
+            serde_json::to_writer(&mut buf, a)?;
+            let uuid = uuid_of(&buf);
+            let mut body = Vec::with_capacity(buf.len() + uuid.len() + 12);
+            body.extend_from_slice(b"{\"uuid\":\"");
+            // Hex digits and dashes: nothing to escape.
+            body.extend_from_slice(uuid.as_bytes());
+            body.push(b'"');
+            if buf.len() > 2 {
+                body.push(b',');
+            }
+            body.extend_from_slice(buf.get(1..).unwrap_or(b"}"));
+            a.uuid = Some(uuid.clone());
+            // serde_json writes UTF-8 only.
+            return Ok((uuid, String::from_utf8(body).unwrap_or_default()));
+        }
+        Some(unusable) => {
+            let original = unusable.to_string();
+            let derived = derived_uuid(a);
+            a.extra
+                .insert("original_uuid".into(), serde_json::Value::String(original));
+            derived
+        }
+    };
+    a.uuid = Some(uuid.clone());
+    serde_json::to_writer(&mut buf, a)?;
+    Ok((uuid, String::from_utf8(buf).unwrap_or_default()))
 }
 
 fn retry_after(status: StatusCode, secs: u32, msg: &str) -> Response {
@@ -262,29 +302,16 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     let mut parsed = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
     for mut a in alerts {
-        let uuid = match a.uuid.as_deref() {
-            Some(u) if usable_uuid(u) => u.to_string(),
-            other => {
-                let original = other.map(str::to_string);
-                let derived = derived_uuid(&a);
-                if let Some(o) = original {
-                    a.extra
-                        .insert("original_uuid".into(), serde_json::Value::String(o));
-                }
-                derived
+        // Sized from the body so encoding rarely grows the buffer.
+        let (uuid, body) = match identify(&mut a, decoded_len / n.max(1) + 128) {
+            Ok(r) => r,
+            Err(e) => {
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("re-encoding an alert failed: {e}"),
+                )
             }
         };
-        a.uuid = Some(uuid.clone());
-        // Sized from the body so encoding rarely grows the buffer.
-        let mut body = Vec::with_capacity(decoded_len / n.max(1) + 128);
-        if let Err(e) = serde_json::to_writer(&mut body, &a) {
-            return json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("re-encoding an alert failed: {e}"),
-            );
-        }
-        // serde_json writes UTF-8 only.
-        let body = String::from_utf8(body).unwrap_or_default();
         labels.push((a.priority, source_label(a.source.as_ref())));
         new_alerts.push(new_alert_row(&a, uuid, now, body));
         parsed.push(a);
@@ -483,5 +510,45 @@ async fn append(
             5,
             "the store stopped; nothing was stored",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Alert {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_alert_without_uuid_is_encoded_once_with_the_uuid_derived_from_its_content() {
+        let json = r#"{"output":"18:54:19: Warning Sensitive file opened (file=/etc/shadow)","priority":"Warning","rule":"Read sensitive file untrusted","time":"2024-05-07T18:54:19.341081180Z","output_fields":{"fd.name":"/etc/shadow","proc.name":"cat"},"hostname":"node-2","source":"syscall","tags":["T1555"]}"#;
+        let mut a = parse(json);
+        let expected_uuid = derived_uuid(&a);
+        let (uuid, body) = identify(&mut a, 0).unwrap();
+        assert_eq!(uuid, expected_uuid);
+        assert_eq!(a.uuid.as_deref(), Some(uuid.as_str()));
+        // The spliced body is the alert's own encoding, uuid included.
+        let from_body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let encoded: serde_json::Value = serde_json::to_value(&a).unwrap();
+        assert_eq!(from_body, encoded);
+        assert_eq!(parse(&body).uuid.as_deref(), Some(uuid.as_str()));
+    }
+
+    #[test]
+    fn a_usable_uuid_is_kept_and_an_unusable_one_is_replaced_and_remembered() {
+        let mut a = parse(r#"{"uuid":"abc-123","rule":"R","output":"x","priority":"Notice"}"#);
+        let (uuid, body) = identify(&mut a, 0).unwrap();
+        assert_eq!(uuid, "abc-123");
+        assert_eq!(parse(&body).uuid.as_deref(), Some("abc-123"));
+
+        let mut b =
+            parse(r#"{"uuid":"no spaces <allowed>","rule":"R","output":"x","priority":"Notice"}"#);
+        let (uuid, body) = identify(&mut b, 0).unwrap();
+        assert_eq!(uuid.len(), 36);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["uuid"], uuid.as_str());
+        assert_eq!(v["original_uuid"], "no spaces <allowed>");
     }
 }
