@@ -8,6 +8,7 @@
 //! implementation can follow without touching the service.
 
 pub mod journal;
+mod packed;
 mod sqlite;
 mod types;
 

@@ -1,5 +1,6 @@
 //! SQLite implementation of [`Store`]: WAL mode, one writer, many readers.
 
+use crate::packed::Codec;
 use crate::types::*;
 use crate::{Store, StoreError};
 use fa_model::{Priority, VerdictKind};
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_cluster_updated_at.sql")),
+    (3, include_str!("../migrations/0003_packed_text.sql")),
 ];
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
@@ -53,6 +55,7 @@ impl Default for SqliteOptions {
 
 pub struct SqliteStore {
     conn: Connection,
+    codec: Codec,
 }
 
 /// WAL mode and the options every writing connection shares.
@@ -91,8 +94,12 @@ impl SqliteStore {
     pub fn open(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         apply_pragmas(&conn, opts)?;
-        let mut s = SqliteStore { conn };
+        let mut s = SqliteStore {
+            conn,
+            codec: Codec::default(),
+        };
         s.migrate()?;
+        s.codec = Codec::for_writer(&s.conn)?;
         Ok(s)
     }
 
@@ -110,7 +117,10 @@ impl SqliteStore {
             "PRAGMA query_only = ON; PRAGMA cache_size = -{};",
             (opts.cache_kib / 4).max(1024)
         ))?;
-        let s = SqliteStore { conn };
+        let s = SqliteStore {
+            conn,
+            codec: Codec::default(),
+        };
         let v = s.schema_version()?;
         let known = MIGRATIONS.last().map_or(0, |m| m.0);
         if v > known {
@@ -176,7 +186,10 @@ impl SqliteStore {
         )?;
         conn.busy_timeout(opts.busy_timeout)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -1024;")?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            codec: Codec::default(),
+        })
     }
 
     /// Copy what the WAL holds into the database without waiting for readers or the writer
@@ -351,6 +364,14 @@ fn offset_page<T>(mut items: Vec<T>, limit: usize, offset: i64) -> Page<T> {
     Page { items, next_cursor }
 }
 
+/// A text column's stored bytes (TEXT or BLOB), to unpack once the statement is done.
+fn raw(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
+    })
+}
+
 fn limit_of(p: &PageRequest) -> usize {
     p.limit.clamp(1, 1000)
 }
@@ -376,7 +397,7 @@ impl Store for SqliteStore {
                         a.source,
                         a.hostname,
                         a.namespace,
-                        a.body,
+                        self.codec.pack(&a.body)?,
                     ])?;
                     out.push(if n == 1 {
                         Inserted::New(tx.last_insert_rowid())
@@ -447,12 +468,12 @@ impl Store for SqliteStore {
                             r.source,
                             r.hostname,
                             r.namespace,
-                            r.body,
+                            self.codec.pack(&r.body)?,
                             a.verdict.as_str(),
                             f64::from(a.score),
                             a.fingerprint,
                             a.incident_id,
-                            a.verdict_json,
+                            self.codec.pack(&a.verdict_json)?,
                         ])?,
                         None => upd.execute(params![
                             a.alert_id,
@@ -460,7 +481,7 @@ impl Store for SqliteStore {
                             f64::from(a.score),
                             a.fingerprint,
                             a.incident_id,
-                            a.verdict_json,
+                            self.codec.pack(&a.verdict_json)?,
                         ])?,
                     };
                     // Already analysed or already stored (a repeated delivery to the
@@ -469,7 +490,7 @@ impl Store for SqliteStore {
                         continue;
                     }
                     if let Some(r) = &a.report_json {
-                        rep.execute(params![a.alert_id, a.analyzed_at, r])?;
+                        rep.execute(params![a.alert_id, a.analyzed_at, self.codec.pack(r)?])?;
                     }
                     // One upsert per cluster per batch: a storm is thousands of alerts of a
                     // handful of clusters.
@@ -529,7 +550,7 @@ impl Store for SqliteStore {
                 let mut up =
                     tx.prepare_cached("UPDATE reports SET body = ?2 WHERE alert_id = ?1")?;
                 for r in &b.report_updates {
-                    up.execute(params![r.alert_id, r.body])?;
+                    up.execute(params![r.alert_id, self.codec.pack(&r.body)?])?;
                 }
             }
             if !b.llm_cache.is_empty() {
@@ -541,6 +562,8 @@ impl Store for SqliteStore {
                 }
             }
         }
+        self.codec
+            .train_if_ready(&tx, to_nanos(chrono::Utc::now()))?;
         tx.commit()?;
         Ok(out)
     }
@@ -649,14 +672,20 @@ impl Store for SqliteStore {
             "SELECT id, uuid, body FROM alerts
              WHERE analyzed = 0 AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
         )?;
-        let rows = q.query_map(params![after, up_to, limit as i64], |r| {
-            Ok(UnanalyzedAlert {
-                id: r.get(0)?,
-                uuid: r.get(1)?,
-                body: r.get(2)?,
+        let rows = q
+            .query_map(params![after, up_to, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, raw(r, 2)?.unwrap_or_default()))
+            })?
+            .collect::<Result<Vec<(i64, String, Vec<u8>)>, _>>()?;
+        rows.into_iter()
+            .map(|(id, uuid, body)| {
+                Ok(UnanalyzedAlert {
+                    id,
+                    uuid,
+                    body: self.codec.unpack(&self.conn, &body)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            .collect()
     }
 
     fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
@@ -757,15 +786,26 @@ impl Store for SqliteStore {
                     (SELECT body FROM reports WHERE alert_id = alerts.id)
              FROM alerts WHERE uuid = ?1"
         ))?;
-        Ok(q.query_row([uuid], |r| {
-            Ok(AlertRecord {
-                row: alert_row(r)?,
-                body: r.get(14)?,
-                verdict_json: r.get(15)?,
-                report_json: r.get(16)?,
+        let Some((row, body, verdict, report)) = q
+            .query_row([uuid], |r| {
+                Ok((
+                    alert_row(r)?,
+                    raw(r, 14)?.unwrap_or_default(),
+                    raw(r, 15)?,
+                    raw(r, 16)?,
+                ))
             })
-        })
-        .optional()?)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let text = |b: Option<Vec<u8>>| b.map(|b| self.codec.unpack(&self.conn, &b)).transpose();
+        Ok(Some(AlertRecord {
+            row,
+            body: self.codec.unpack(&self.conn, &body)?,
+            verdict_json: text(verdict)?,
+            report_json: text(report)?,
+        }))
     }
 
     fn list_clusters(

@@ -547,3 +547,122 @@ fn report_updates_and_cache_entries_are_written_in_a_batch() {
     s.apply_retention(&policy, 1_000, 100).unwrap();
     assert_eq!(s.llm_cache_get("k").unwrap(), None);
 }
+
+#[test]
+fn large_text_is_stored_compressed_and_rows_from_earlier_versions_still_read() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let mut a = analysis(7, "z1", "fp", VerdictKind::Suspicious, 10);
+    let mut row = alert("z1", "R", Priority::Warning, "h", 10);
+    // Falco alerts repeat their field names; a realistic body compresses.
+    let body = format!(
+        r#"{{"uuid":"z1","output":"{}","output_fields":{{"proc.name":"sh","proc.cmdline":"sh -c id","proc.pname":"bash"}}}}"#,
+        "Shell spawned in a container ".repeat(8)
+    );
+    row.body = body.clone();
+    a.row = Some(row.clone());
+    a.verdict_json = format!(
+        r#"{{"kind":"suspicious","reasons":[{}]}}"#,
+        r#"{"text":"runs as root"},"#.repeat(6)
+    );
+    let report = a.report_json.clone().unwrap();
+    s.write(&WriteBatch {
+        analyses: vec![a.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    let rec = s.get_alert("z1").unwrap().unwrap();
+    assert_eq!(rec.body, body);
+    assert_eq!(rec.verdict_json.as_deref(), Some(a.verdict_json.as_str()));
+    assert_eq!(rec.report_json.as_deref(), Some(report.as_str()));
+
+    let raw = rusqlite::Connection::open(d.path().join("db.sqlite")).unwrap();
+    let (kind, len, vkind): (String, i64, String) = raw
+        .query_row(
+            "SELECT typeof(body), length(body), typeof(verdict_json) FROM alerts WHERE uuid = 'z1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((kind.as_str(), vkind.as_str()), ("blob", "blob"));
+    assert!((len as usize) < body.len() / 2, "{len} of {}", body.len());
+
+    // A row as version 2 wrote it: TEXT columns.
+    raw.execute_batch(
+        r#"INSERT INTO alerts (id, uuid, received_at, ts, rule, body, analyzed, verdict, score,
+                               fingerprint, verdict_json)
+           VALUES (1, 'old', 1, 1, 'R', '{"rule":"R"}', 1, 'benign', 0.0, 'fp0', '{"kind":"benign"}');
+           INSERT INTO reports (alert_id, created_at, body) VALUES (1, 1, '{"id":"old"}');"#,
+    )
+    .unwrap();
+    let old = s.get_alert("old").unwrap().unwrap();
+    assert_eq!(old.body, r#"{"rule":"R"}"#);
+    assert_eq!(old.verdict_json.as_deref(), Some(r#"{"kind":"benign"}"#));
+    assert_eq!(old.report_json.as_deref(), Some(r#"{"id":"old"}"#));
+}
+
+#[test]
+fn a_compression_dictionary_is_trained_from_the_stores_own_alerts_and_used_by_every_connection() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("db.sqlite");
+    let mut s = open(d.path());
+    let body = |i: i64| {
+        format!(
+            r#"{{"uuid":"d{i}","output":"Shell spawned in a container (container_id={:012x} cmd=sh -c id {i})","output_fields":{{"container.id":"{:012x}","proc.cmdline":"sh -c id {i}","proc.name":"sh"}},"priority":"Warning","rule":"Terminal shell in container","source":"syscall"}}"#,
+            i % 17,
+            i % 17
+        )
+    };
+    for chunk in 0..6 {
+        let analyses: Vec<Analysis> = (0..500)
+            .map(|k| {
+                let i = chunk * 500 + k + 1;
+                let mut a = analysis(i, &format!("d{i}"), "fp", VerdictKind::Benign, i);
+                let mut row = alert(&format!("d{i}"), "R", Priority::Warning, "h", i);
+                row.body = body(i);
+                a.row = Some(row);
+                a.report_json = None;
+                a
+            })
+            .collect();
+        s.write(&WriteBatch {
+            analyses,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let dicts: i64 = raw
+        .query_row("SELECT count(*) FROM zstd_dicts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dicts, 1);
+    // Rows packed before and after the dictionary read back through a fresh reader.
+    let reader = SqliteStore::open_reader(&path, &SqliteOptions::default()).unwrap();
+    for i in [1, 999, 2500, 3000] {
+        let rec = reader.get_alert(&format!("d{i}")).unwrap().unwrap();
+        assert_eq!(rec.body, body(i));
+        assert_eq!(rec.verdict_json.as_deref(), Some("{}"));
+    }
+    // Those packed with it are much smaller than those packed without.
+    let len = |i: i64| -> i64 {
+        raw.query_row("SELECT length(body) FROM alerts WHERE id = ?1", [i], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert!(len(3000) * 2 < len(1), "{} vs {}", len(3000), len(1));
+    // Reopened for writing, the store packs with the same dictionary (no second one).
+    drop(s);
+    let mut s = open(d.path());
+    let mut a = analysis(5000, "d5000", "fp", VerdictKind::Benign, 5000);
+    let mut row = alert("d5000", "R", Priority::Warning, "h", 5000);
+    row.body = body(5000);
+    a.row = Some(row);
+    s.write(&WriteBatch {
+        analyses: vec![a],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(len(5000) * 2 < len(1));
+    assert_eq!(reader.get_alert("d5000").unwrap().unwrap().body, body(5000));
+}
