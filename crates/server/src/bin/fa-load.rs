@@ -65,34 +65,69 @@ const RULES: &[(&str, &str)] = &[
     ("Clear Log Activities", "Warning"),
 ];
 
+/// splitmix64: a bijection on u64, so distinct inputs give distinct, random-looking outputs.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One alert as Falco writes it. What varies from alert to alert varies as in a real storm, so
+/// that what the store does with the bytes (indexes, compression) is measured on realistic
+/// data: a random v4-style uuid, the event time, process ids, a command argument; rules,
+/// hosts and containers repeat so that clusters and incidents form.
 fn alert(run: &str, conn: usize, seq: u64) -> String {
     let i = (seq as usize).wrapping_mul(31).wrapping_add(conn);
     let (rule, prio) = RULES[i % RULES.len()];
-    let container = format!("{:012x}", 0x5eed_0000_0000u64 + (i % 64) as u64);
+    let container = format!("{:012x}", mix(0x5eed + (i % 64) as u64) >> 16);
     let name = i % 64;
     let host = i % 8;
+    // Unique per (run, connection, sequence): the connection and sequence fill one u64.
+    let a = mix(((conn as u64) << 40) | seq);
+    let b = mix(run
+        .bytes()
+        .fold(0u64, |h, c| h.wrapping_mul(31).wrapping_add(u64::from(c)))
+        ^ a);
+    let uuid = format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    );
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    let time = now.format("%Y-%m-%dT%H:%M:%S%.9fZ");
+    let pid = 1000 + a % 60_000;
+    let ppid = 1000 + b % 60_000;
+    let arg = b >> 8;
     // Rendered with format! rather than a serde_json tree: the generator shares the machine
     // with the server, so every microsecond it spends per request is taken from the server.
     // Every interpolated value is plain ASCII without quotes or backslashes.
     format!(
         concat!(
-            r#"{{"uuid":"{run}-{conn}-{seq}","hostname":"node-{host}","#,
-            r#""output":"2024-05-07T18:54:19.341081180+0000: {prio} {rule} (user=root user_loginuid=-1 process=bash proc_exepath=/bin/bash parent=runc command=bash -c echo {seq} terminal=34816 container_id={container} container_name=web-{name} image=docker.io/library/nginx)","#,
+            r#"{{"uuid":"{uuid}","hostname":"node-{host}","#,
+            r#""output":"{time}: {prio} {rule} (user=root user_loginuid=-1 process=bash proc_exepath=/bin/bash parent=runc command=bash -c echo {arg:x} pid={pid} terminal=34816 container_id={container} container_name=web-{name} image=docker.io/library/nginx)","#,
             r#""priority":"{prio}","rule":"{rule}","source":"syscall","tags":["container","mitre_execution","shell","T1059"],"#,
-            r#""time":"2024-05-07T18:54:19.341081180Z","output_fields":{{"container.id":"{container}","#,
+            r#""time":"{time}","output_fields":{{"container.id":"{container}","#,
             r#""container.image.repository":"docker.io/library/nginx","container.image.tag":"1.25","container.name":"web-{name}","#,
-            r#""evt.time":1715108059341081180,"evt.type":"execve","fd.name":null,"k8s.ns.name":"shop","k8s.pod.name":"web-{name}","#,
-            r#""proc.cmdline":"bash -c echo {seq}","proc.exepath":"/bin/bash","proc.name":"bash","proc.pname":"runc","#,
+            r#""evt.time":{nanos},"evt.type":"execve","fd.name":null,"k8s.ns.name":"shop","k8s.pod.name":"web-{name}","#,
+            r#""proc.cmdline":"bash -c echo {arg:x}","proc.exepath":"/bin/bash","proc.name":"bash","proc.pid":{pid},"proc.pname":"runc","proc.ppid":{ppid},"#,
             r#""proc.tty":34816,"user.loginuid":-1,"user.name":"root","user.uid":0}}}}"#
         ),
-        run = run,
-        conn = conn,
-        seq = seq,
+        uuid = uuid,
         host = host,
+        time = time,
         prio = prio,
         rule = rule,
+        arg = arg,
+        pid = pid,
+        ppid = ppid,
         container = container,
         name = name,
+        nanos = nanos,
     )
 }
 
@@ -345,16 +380,29 @@ mod tests {
 
     #[test]
     fn generated_alerts_are_falco_alerts_with_their_own_uuid() {
-        for seq in 0..50 {
-            let text = alert("run", 3, seq);
-            let a: fa_model::Alert = serde_json::from_str(&text).expect("valid alert JSON");
-            assert_eq!(a.uuid.as_deref(), Some(format!("run-3-{seq}").as_str()));
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(
-                v["output_fields"]["proc.cmdline"],
-                format!("bash -c echo {seq}")
-            );
-            assert!(RULES.iter().any(|(r, _)| v["rule"] == *r));
+        let mut uuids = std::collections::HashSet::new();
+        for conn in 0..4 {
+            for seq in 0..500 {
+                let text = alert("run", conn, seq);
+                let a: fa_model::Alert = serde_json::from_str(&text).expect("valid alert JSON");
+                let uuid = a.uuid.clone().expect("a uuid");
+                assert_eq!(uuid.len(), 36, "{uuid}");
+                assert!(uuids.insert(uuid), "uuids are unique");
+                assert!(a.time.is_some());
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert!(v["output_fields"]["proc.cmdline"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("bash -c echo ")));
+                assert!(RULES.iter().any(|(r, _)| v["rule"] == *r));
+            }
         }
+        // Another run gives other uuids.
+        assert!(!uuids.contains(
+            serde_json::from_str::<fa_model::Alert>(&alert("run2", 0, 0))
+                .unwrap()
+                .uuid
+                .as_deref()
+                .unwrap()
+        ));
     }
 }
