@@ -93,10 +93,12 @@ impl Codec {
         }
     }
 
-    /// Once enough samples are in, train a dictionary, store it in the open transaction and
-    /// pack with it from the next row on. A failure to train is logged and not retried: rows
-    /// are still compressed, without a dictionary.
-    pub(crate) fn train_if_ready(&mut self, tx: &Connection, now: i64) -> Result<(), StoreError> {
+    /// Once enough samples are in, train a dictionary, store it (`conn` outside any open
+    /// transaction: the row must be committed before anything is packed with it) and pack with
+    /// it from the next row on. A failure to train is logged and not retried: rows are still
+    /// compressed, without a dictionary. A failure to store it is returned, and the next
+    /// samples try again.
+    pub(crate) fn train_if_ready(&mut self, conn: &Connection, now: i64) -> Result<(), StoreError> {
         if self.samples.len() < SAMPLES {
             return Ok(());
         }
@@ -114,7 +116,7 @@ impl Codec {
             return Ok(());
         };
         let id = id.get();
-        tx.execute(
+        conn.execute(
             "INSERT OR IGNORE INTO zstd_dicts (id, created_at, dict) VALUES (?1, ?2, ?3)",
             params![i64::from(id), now, dict],
         )?;
@@ -248,6 +250,31 @@ mod tests {
         assert!(again.samples.is_empty());
         let p = again.pack(&unseen).unwrap();
         assert_eq!(reader.unpack(&conn, &p).unwrap(), unseen);
+    }
+
+    #[test]
+    fn a_dictionary_that_could_not_be_stored_is_not_used() {
+        // No zstd_dicts table: storing the dictionary fails.
+        let conn = Connection::open_in_memory().unwrap();
+        let mut c = Codec::default();
+        for i in 0..SAMPLES {
+            c.pack(&alert(i)).unwrap();
+        }
+        assert!(c.train_if_ready(&conn, 1).is_err());
+        assert_eq!(c.dict_id, None);
+        let p = c.pack(&alert(7)).unwrap();
+        assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&p), None);
+        assert_eq!(Codec::default().unpack(&conn, &p).unwrap(), alert(7));
+        // The next samples try again, once the table is there.
+        conn.execute_batch(
+            "CREATE TABLE zstd_dicts (id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL, dict BLOB NOT NULL)",
+        )
+        .unwrap();
+        for i in 0..SAMPLES {
+            c.pack(&alert(i)).unwrap();
+        }
+        c.train_if_ready(&conn, 2).unwrap();
+        assert!(c.dict_id.is_some());
     }
 
     #[test]

@@ -562,9 +562,15 @@ impl Store for SqliteStore {
                 }
             }
         }
-        self.codec
-            .train_if_ready(&tx, to_nanos(chrono::Utc::now()))?;
         tx.commit()?;
+        // After the commit and in a transaction of its own: a dictionary is used only once it
+        // is stored, so a batch that fails can never leave rows packed with a lost dictionary.
+        if let Err(e) = self
+            .codec
+            .train_if_ready(&self.conn, to_nanos(chrono::Utc::now()))
+        {
+            tracing::warn!(error = %e, "storing a compression dictionary; will try again");
+        }
         Ok(out)
     }
 
