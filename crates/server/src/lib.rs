@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod narration;
 pub mod pipeline;
+pub mod seen;
 
 pub use config::{Config, ConfigError, LogFormat};
 
@@ -159,7 +160,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             SqliteStore::open_reader(&path, &opts).map(|s| Box::new(s) as Box<dyn Store>)
         })
     };
-    let readers = Arc::new(ReadPool::new(opener, cfg.store.readers));
+    let readers = Arc::new(ReadPool::new(opener.clone(), cfg.store.readers));
 
     let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
     let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
@@ -196,11 +197,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     let journal_thread = {
         let (shared, atx, max_batch) = (shared.clone(), atx.clone(), cfg.store.max_batch);
         let (in_flight, reader) = (in_flight.clone(), readers.open_one()?);
+        let dedup = pipeline::Dedup {
+            store: reader,
+            in_flight,
+            seen: seen::Seen::new(opener.clone(), seen::MIN_CAPACITY),
+        };
         std::thread::Builder::new()
             .name("fa-ingest".into())
-            .spawn(move || {
-                pipeline::journal_loop(journal, reader, in_flight, irx, atx, shared, max_batch)
-            })?
+            .spawn(move || pipeline::journal_loop(journal, dedup, irx, atx, shared, max_batch))?
     };
     let writer = {
         let (shared, itx) = (shared.clone(), itx.clone());

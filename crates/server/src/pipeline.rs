@@ -27,6 +27,7 @@
 //!   narration queue drops the narration, never the report.
 
 use crate::metrics::{Metrics, OutcomeLabel, PrioritySource, SinkOutcome, VerdictLabel};
+use crate::seen::Seen;
 use fa_analyze::engine::{activity, Analyzer};
 use fa_analyze::fingerprint::{fingerprint, Fingerprint};
 use fa_analyze::incident::{entity_of, incident_report, Incident, IncidentTracker};
@@ -139,6 +140,11 @@ impl InFlight {
         self.lock().extend(entries);
     }
 
+    /// Every uuid in flight.
+    pub fn uuids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// Forget alerts the store now has.
     pub fn remove(&self, done: &[(i64, String)]) {
         let mut m = self.lock();
@@ -222,15 +228,20 @@ pub fn background_priority() {
 /// duplicates without being written.
 pub fn journal_loop(
     mut journal: Journal,
-    store: Box<dyn Store>,
-    in_flight: Arc<InFlight>,
+    dedup: Dedup,
     mut rx: mpsc::Receiver<JournalCmd>,
     to_analysis: std_mpsc::Sender<AnalysisMsg>,
     shared: Arc<Shared>,
     max_batch: usize,
 ) {
+    let Dedup {
+        store,
+        in_flight,
+        mut seen,
+    } = dedup;
     let mut stopping = false;
     loop {
+        seen.maintain(|| in_flight.uuids());
         let first = match rx.try_recv() {
             Ok(c) => Some(c),
             Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -270,14 +281,20 @@ pub fn journal_loop(
             continue;
         }
         let t = Instant::now();
-        let result =
-            find_duplicates(&ingests, &in_flight, store.as_ref()).and_then(|(outcomes, fresh)| {
-                let seqs = journal.append(fresh.iter().map(|&(r, k)| {
+        let result = find_duplicates(&ingests, &in_flight, store.as_ref(), &seen).and_then(
+            |(outcomes, fresh)| {
+                // In the filter before the journal has them: from there they may reach the
+                // store at any time.
+                for &(_, _, h) in &fresh {
+                    seen.add(h);
+                }
+                let seqs = journal.append(fresh.iter().map(|&(r, k, _)| {
                     let a = &ingests[r].alerts[k];
                     (a.received_at, a.body.as_str())
                 }))?;
                 Ok((outcomes, fresh, seqs))
-            });
+            },
+        );
         shared
             .metrics
             .store_commit_seconds
@@ -295,14 +312,14 @@ pub fn journal_loop(
                 continue;
             }
         };
-        for (&(r, k), &seq) in fresh.iter().zip(&seqs) {
+        for (&(r, k, _), &seq) in fresh.iter().zip(&seqs) {
             outcomes[r][k] = Inserted::New(seq);
         }
         in_flight.insert(
             fresh
                 .iter()
                 .zip(&seqs)
-                .map(|(&(r, k), &seq)| (ingests[r].alerts[k].uuid.clone(), seq)),
+                .map(|(&(r, k, _), &seq)| (ingests[r].alerts[k].uuid.clone(), seq)),
         );
         for (ic, out) in ingests.into_iter().zip(outcomes) {
             for ((o, alert), row) in out.iter().zip(ic.parsed).zip(ic.alerts) {
@@ -337,15 +354,25 @@ pub fn journal_loop(
     tracing::debug!("ingest thread stopped");
 }
 
+/// What the ingest thread asks to tell a redelivery from a new alert: the alerts in flight,
+/// the filter of stored uuids, and (when the filter cannot rule a uuid out) the store.
+pub struct Dedup {
+    pub store: Box<dyn Store>,
+    pub in_flight: Arc<InFlight>,
+    pub seen: Seen,
+}
+
 /// Per request, per alert: a duplicate (its uuid is in flight, already stored, or earlier in
 /// the same group) or new (the sequence number is filled in once the append succeeds); and the
-/// (request, alert) positions of the new ones.
+/// (request, alert, uuid hash) positions of the new ones. The store is asked only about uuids
+/// the filter cannot rule out.
 #[allow(clippy::type_complexity)]
 fn find_duplicates(
     ingests: &[IngestCmd],
     in_flight: &InFlight,
     store: &dyn Store,
-) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize)>), fa_store::StoreError> {
+    seen: &Seen,
+) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize, u64)>), fa_store::StoreError> {
     let m = in_flight.lock();
     let mut group: HashSet<&str> = HashSet::new();
     let mut outcomes = Vec::with_capacity(ingests.len());
@@ -353,14 +380,15 @@ fn find_duplicates(
     for (r, ic) in ingests.iter().enumerate() {
         let mut out = Vec::with_capacity(ic.alerts.len());
         for (k, a) in ic.alerts.iter().enumerate() {
+            let h = seen.hash(&a.uuid);
             let dup = m.contains_key(&a.uuid)
                 || !group.insert(a.uuid.as_str())
-                || store.alert_exists(&a.uuid)?;
+                || (seen.may_be_stored(h) && store.alert_exists(&a.uuid)?);
             if dup {
                 out.push(Inserted::Duplicate);
             } else {
                 out.push(Inserted::New(0));
-                fresh.push((r, k));
+                fresh.push((r, k, h));
             }
         }
         outcomes.push(out);
@@ -1220,6 +1248,9 @@ mod tests {
         }
         fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
             self.inner.alert_exists(uuid)
+        }
+        fn for_each_uuid(&self, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
+            self.inner.for_each_uuid(f)
         }
         fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError> {
             self.inner.alert_id_exists(id)

@@ -67,6 +67,10 @@ pub trait Store: Send {
     /// Whether an alert with this uuid is stored.
     fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError>;
 
+    /// Call `f` with the uuid of every stored alert (in no particular order), from one
+    /// snapshot of the store.
+    fn for_each_uuid(&self, f: &mut dyn FnMut(&str)) -> Result<(), StoreError>;
+
     /// Whether an alert with this id is stored.
     fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError>;
 

@@ -701,6 +701,18 @@ impl Store for SqliteStore {
         Ok(q.exists([uuid])?)
     }
 
+    fn for_each_uuid(&self, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
+        // One statement, so one snapshot; SQLite answers it from the uuid index alone.
+        let mut q = self.conn.prepare("SELECT uuid FROM alerts")?;
+        let mut rows = q.query([])?;
+        while let Some(r) = rows.next()? {
+            if let rusqlite::types::ValueRef::Text(t) = r.get_ref(0)? {
+                f(&String::from_utf8_lossy(t));
+            }
+        }
+        Ok(())
+    }
+
     fn alert_id_exists(&self, id: i64) -> Result<bool, StoreError> {
         let mut q = self
             .conn
