@@ -13,7 +13,7 @@ mod sqlite;
 mod types;
 
 pub use journal::{journal_dir, Journal, JournalRecord, JournalSyncer};
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
+pub use sqlite::{text_key, SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
 pub use types::*;
 
 /// Everything that can go wrong in the store.

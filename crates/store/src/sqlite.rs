@@ -14,7 +14,55 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_cluster_updated_at.sql")),
     (3, include_str!("../migrations/0003_packed_text.sql")),
+    (4, include_str!("../migrations/0004_text_keys.sql")),
 ];
+
+/// Where a migration's SQL hands over to [`backfill_text_keys`] before going on.
+const BACKFILL_MARK: &str = "-- @backfill-text-keys";
+
+/// The integer an indexed text column is looked up by (FNV-1a, 64 bits). Stored in the
+/// database: it must never change.
+pub fn text_key(text: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+fn opt_key(text: Option<&str>) -> Option<i64> {
+    text.map(text_key)
+}
+
+/// Keys for the rows stored before schema 4.
+fn backfill_text_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let mut read =
+        tx.prepare("SELECT id, rule, hostname, namespace, fingerprint, incident_id FROM alerts")?;
+    let mut write = tx.prepare(
+        "UPDATE alerts SET rule_key = ?2, hostname_key = ?3, namespace_key = ?4,
+                           fingerprint_key = ?5, incident_key = ?6
+         WHERE id = ?1",
+    )?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let rule: String = r.get(1)?;
+        let host: Option<String> = r.get(2)?;
+        let ns: Option<String> = r.get(3)?;
+        let fp: Option<String> = r.get(4)?;
+        let inc: Option<String> = r.get(5)?;
+        write.execute(params![
+            id,
+            text_key(&rule),
+            opt_key(host.as_deref()),
+            opt_key(ns.as_deref()),
+            opt_key(fp.as_deref()),
+            opt_key(inc.as_deref()),
+        ])?;
+    }
+    Ok(())
+}
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -163,11 +211,18 @@ impl SqliteStore {
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)
-                .map_err(|source| StoreError::Migration {
-                    version: *version,
-                    source,
-                })?;
+            let failed = |source| StoreError::Migration {
+                version: *version,
+                source,
+            };
+            match sql.split_once(BACKFILL_MARK) {
+                Some((before, after)) => {
+                    tx.execute_batch(before).map_err(failed)?;
+                    backfill_text_keys(&tx).map_err(failed)?;
+                    tx.execute_batch(after).map_err(failed)?;
+                }
+                None => tx.execute_batch(sql).map_err(failed)?,
+            }
             tx.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
                 params![version, to_nanos(chrono::Utc::now())],
@@ -383,8 +438,9 @@ impl Store for SqliteStore {
         {
             if !b.alerts.is_empty() {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body,
+                                         rule_key, hostname_key, namespace_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT (uuid) DO NOTHING",
                 )?;
                 for a in &b.alerts {
@@ -398,6 +454,9 @@ impl Store for SqliteStore {
                         a.hostname,
                         a.namespace,
                         self.codec.pack(&a.body)?,
+                        text_key(&a.rule),
+                        opt_key(a.hostname.as_deref()),
+                        opt_key(a.namespace.as_deref()),
                     ])?;
                     out.push(if n == 1 {
                         Inserted::New(tx.last_insert_rowid())
@@ -424,7 +483,8 @@ impl Store for SqliteStore {
             if !b.analyses.is_empty() {
                 let mut upd = tx.prepare_cached(
                     "UPDATE alerts SET analyzed = 1, verdict = ?2, score = ?3, fingerprint = ?4,
-                            incident_id = ?5, verdict_json = ?6
+                            incident_id = ?5, verdict_json = ?6, fingerprint_key = ?7,
+                            incident_key = ?8
                      WHERE id = ?1 AND analyzed = 0",
                 )?;
                 let mut rep = tx.prepare_cached(
@@ -449,8 +509,10 @@ impl Store for SqliteStore {
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname,
                                          namespace, body, analyzed, verdict, score, fingerprint,
-                                         incident_id, verdict_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15)
+                                         incident_id, verdict_json, rule_key, hostname_key,
+                                         namespace_key, fingerprint_key, incident_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20)
                      ON CONFLICT DO NOTHING",
                 )?;
                 let mut clusters: std::collections::HashMap<&str, ClusterGroup<'_>> =
@@ -474,6 +536,11 @@ impl Store for SqliteStore {
                             a.fingerprint,
                             a.incident_id,
                             self.codec.pack(&a.verdict_json)?,
+                            text_key(&r.rule),
+                            opt_key(r.hostname.as_deref()),
+                            opt_key(r.namespace.as_deref()),
+                            text_key(&a.fingerprint),
+                            opt_key(a.incident_id.as_deref()),
                         ])?,
                         None => upd.execute(params![
                             a.alert_id,
@@ -482,6 +549,8 @@ impl Store for SqliteStore {
                             a.fingerprint,
                             a.incident_id,
                             self.codec.pack(&a.verdict_json)?,
+                            text_key(&a.fingerprint),
+                            opt_key(a.incident_id.as_deref()),
                         ])?,
                     };
                     // Already analysed or already stored (a repeated delivery to the
@@ -756,26 +825,24 @@ impl Store for SqliteStore {
         if let Some(p) = f.min_priority {
             cond("priority >=", SqlValue::Integer(i64::from(p.level())));
         }
-        if let Some(r) = &f.rule {
-            cond("rule =", SqlValue::Text(r.clone()));
-        }
         if let Some(v) = f.verdict {
             cond("verdict =", SqlValue::Text(v.as_str().into()));
         }
         if let Some(s) = &f.source {
             cond("source =", SqlValue::Text(s.clone()));
         }
-        if let Some(h) = &f.hostname {
-            cond("hostname =", SqlValue::Text(h.clone()));
-        }
-        if let Some(n) = &f.namespace {
-            cond("namespace =", SqlValue::Text(n.clone()));
-        }
-        if let Some(fp) = &f.fingerprint {
-            cond("fingerprint =", SqlValue::Text(fp.clone()));
-        }
-        if let Some(i) = &f.incident_id {
-            cond("incident_id =", SqlValue::Text(i.clone()));
+        // Indexed by key; the text check makes a key shared by two texts harmless.
+        for (key_col, text_col, text) in [
+            ("rule_key", "rule", &f.rule),
+            ("hostname_key", "hostname", &f.hostname),
+            ("namespace_key", "namespace", &f.namespace),
+            ("fingerprint_key", "fingerprint", &f.fingerprint),
+            ("incident_key", "incident_id", &f.incident_id),
+        ] {
+            if let Some(t) = text {
+                cond(&format!("{key_col} ="), SqlValue::Integer(text_key(t)));
+                cond(&format!("{text_col} ="), SqlValue::Text(t.clone()));
+            }
         }
         if let Some(a) = f.analyzed {
             cond("analyzed =", SqlValue::Integer(i64::from(a)));
@@ -915,5 +982,19 @@ impl Store for SqliteStore {
             params![key, now, value],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::text_key;
+
+    /// FNV-1a's published 64-bit values: the keys are in stored databases, so the function
+    /// must stay exactly this one.
+    #[test]
+    fn text_keys_are_fnv_1a_64() {
+        assert_eq!(text_key("") as u64, 0xcbf2_9ce4_8422_2325);
+        assert_eq!(text_key("a") as u64, 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(text_key("foobar") as u64, 0x8594_4171_f739_67e8);
     }
 }

@@ -666,3 +666,154 @@ fn a_compression_dictionary_is_trained_from_the_stores_own_alerts_and_used_by_ev
     assert!(len(5000) * 2 < len(1));
     assert_eq!(reader.get_alert("d5000").unwrap().unwrap().body, body(5000));
 }
+
+fn uuids_where(s: &SqliteStore, f: AlertFilter) -> Vec<String> {
+    let mut u: Vec<String> = s
+        .list_alerts(&f, &PageRequest::default())
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.uuid)
+        .collect();
+    u.sort();
+    u
+}
+
+/// Rows a schema-3 service stored get their keys when the database is migrated, and every
+/// keyed filter finds them through its index.
+#[test]
+fn rows_from_schema_3_are_given_their_keys_and_found_by_every_filter() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("db.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 3) {
+            c.execute_batch(sql).unwrap();
+            c.execute("INSERT INTO schema_version VALUES (?1, 0)", [v])
+                .unwrap();
+        }
+        for (i, (rule, host, ns, fp, inc)) in [
+            ("Rule A", "h1", Some("ns1"), "fp1", Some("inc1")),
+            ("Rule B", "h2", None, "fp2", None),
+            ("Rule A", "h2", Some("ns1"), "fp1", None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c.execute(
+                "INSERT INTO alerts (uuid, received_at, ts, rule, hostname, namespace, body,
+                                     analyzed, fingerprint, incident_id)
+                 VALUES (?1, 1, 1, ?2, ?3, ?4, '{}', 1, ?5, ?6)",
+                rusqlite::params![format!("u{i}"), rule, host, ns, fp, inc],
+            )
+            .unwrap();
+        }
+    }
+    let s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 4);
+    let by = |f: AlertFilter| uuids_where(&s, f);
+    assert_eq!(
+        by(AlertFilter {
+            rule: Some("Rule A".into()),
+            ..Default::default()
+        }),
+        ["u0", "u2"]
+    );
+    assert_eq!(
+        by(AlertFilter {
+            hostname: Some("h2".into()),
+            ..Default::default()
+        }),
+        ["u1", "u2"]
+    );
+    assert_eq!(
+        by(AlertFilter {
+            namespace: Some("ns1".into()),
+            ..Default::default()
+        }),
+        ["u0", "u2"]
+    );
+    assert_eq!(
+        by(AlertFilter {
+            fingerprint: Some("fp2".into()),
+            ..Default::default()
+        }),
+        ["u1"]
+    );
+    assert_eq!(
+        by(AlertFilter {
+            incident_id: Some("inc1".into()),
+            ..Default::default()
+        }),
+        ["u0"]
+    );
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let unkeyed: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE rule_key IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unkeyed, 0);
+}
+
+/// Two texts with one key (forced here: FNV-1a collisions are rare) never answer for each
+/// other, and the filters go through the key indexes.
+#[test]
+fn a_key_shared_by_two_texts_never_matches_the_wrong_one() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let b = WriteBatch {
+        alerts: vec![
+            alert("a", "Rule A", Priority::Notice, "h1", 1),
+            alert("b", "Rule B", Priority::Notice, "h2", 2),
+        ],
+        ..Default::default()
+    };
+    s.write(&b).unwrap();
+    let raw = rusqlite::Connection::open(d.path().join("db.sqlite")).unwrap();
+    raw.execute(
+        "UPDATE alerts SET rule_key = ?1, hostname_key = ?2 WHERE uuid = 'b'",
+        [text_key("Rule A"), text_key("h1")],
+    )
+    .unwrap();
+    let rule_a = AlertFilter {
+        rule: Some("Rule A".into()),
+        ..Default::default()
+    };
+    assert_eq!(uuids_where(&s, rule_a), ["a"]);
+    let host_1 = AlertFilter {
+        hostname: Some("h1".into()),
+        ..Default::default()
+    };
+    assert_eq!(uuids_where(&s, host_1), ["a"]);
+    for (col, index) in [
+        ("rule", "alerts_rule_key"),
+        ("hostname", "alerts_hostname_key"),
+        ("namespace", "alerts_namespace_key"),
+        ("fingerprint", "alerts_fingerprint_key"),
+        ("incident_id", "alerts_incident_key"),
+    ] {
+        let key = if col == "incident_id" {
+            "incident_key".to_string()
+        } else {
+            format!("{col}_key")
+        };
+        let plan: Vec<String> = raw
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT id FROM alerts WHERE {key} = 1 AND {col} = 'x'
+                 ORDER BY id DESC LIMIT 51"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(plan.iter().any(|p| p.contains(index)), "{col}: {plan:?}");
+    }
+}
