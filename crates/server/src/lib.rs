@@ -83,8 +83,8 @@ fn sqlite_options(cfg: &Config) -> SqliteOptions {
 const JOURNAL_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// How often it copies the WAL into the database. Pages written again and again (the ends of
 /// indexes, clusters) are copied once per checkpoint, so fewer checkpoints copy fewer bytes: at
-/// 20,000 alerts/s, every 2 s instead of every 250 ms took the median p99 of five runs from
-/// 18.7 to 13.0 ms (BENCHMARKS.md).
+/// 20,000 alerts/s in requests of ten, nine runs each: median p99 20.4 ms every 250 ms, 15.9 ms
+/// every 2 s, with a wide spread (10.4-26.7 ms); see BENCHMARKS.md.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Passive checkpoints on their own connection until `stop`: the writer's commits then only
