@@ -39,6 +39,8 @@ pub struct Metrics {
     registry: Registry,
     pub alerts_received: Family<PrioritySource, Counter>,
     pub alerts_duplicate: Counter,
+    pub uuid_store_lookups: Counter,
+    pub uuid_filter_ready: Gauge,
     pub alerts_rejected: Family<ReasonLabel, Counter>,
     pub ingest_throttled: Family<ReasonLabel, Counter>,
     pub unauthorized: Counter,
@@ -70,6 +72,8 @@ impl Metrics {
         let m = Metrics {
             alerts_received: Family::default(),
             alerts_duplicate: Counter::default(),
+            uuid_store_lookups: Counter::default(),
+            uuid_filter_ready: Gauge::default(),
             alerts_rejected: Family::default(),
             ingest_throttled: Family::default(),
             unauthorized: Counter::default(),
@@ -100,6 +104,17 @@ impl Metrics {
             "alerts_duplicate",
             "Alerts whose uuid was already stored (redeliveries)",
             m.alerts_duplicate.clone(),
+        );
+        r.register(
+            "uuid_store_lookups",
+            "Received uuids looked up in the store because the uuid filter could not rule them out \
+             (redeliveries, ~1 % of new alerts, and every alert until the filter is built)",
+            m.uuid_store_lookups.clone(),
+        );
+        r.register(
+            "uuid_filter_ready",
+            "1 once the filter of stored uuids is built (until then every uuid is looked up)",
+            m.uuid_filter_ready.clone(),
         );
         r.register(
             "alerts_rejected",

@@ -242,6 +242,10 @@ pub fn journal_loop(
     let mut stopping = false;
     loop {
         seen.maintain(|| in_flight.uuids());
+        shared
+            .metrics
+            .uuid_filter_ready
+            .set(i64::from(seen.is_ready()));
         let first = match rx.try_recv() {
             Ok(c) => Some(c),
             Err(mpsc::error::TryRecvError::Disconnected) => None,
@@ -282,7 +286,8 @@ pub fn journal_loop(
         }
         let t = Instant::now();
         let result = find_duplicates(&ingests, &in_flight, store.as_ref(), &seen).and_then(
-            |(outcomes, fresh)| {
+            |(outcomes, fresh, lookups)| {
+                shared.metrics.uuid_store_lookups.inc_by(lookups);
                 // In the filter before the journal has them: from there they may reach the
                 // store at any time.
                 for &(_, _, h) in &fresh {
@@ -372,9 +377,10 @@ fn find_duplicates(
     in_flight: &InFlight,
     store: &dyn Store,
     seen: &Seen,
-) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize, u64)>), fa_store::StoreError> {
+) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize, u64)>, u64), fa_store::StoreError> {
     let m = in_flight.lock();
     let mut group: HashSet<&str> = HashSet::new();
+    let mut lookups = 0u64;
     let mut outcomes = Vec::with_capacity(ingests.len());
     let mut fresh = Vec::new();
     for (r, ic) in ingests.iter().enumerate() {
@@ -383,7 +389,10 @@ fn find_duplicates(
             let h = seen.hash(&a.uuid);
             let dup = m.contains_key(&a.uuid)
                 || !group.insert(a.uuid.as_str())
-                || (seen.may_be_stored(h) && store.alert_exists(&a.uuid)?);
+                || (seen.may_be_stored(h) && {
+                    lookups += 1;
+                    store.alert_exists(&a.uuid)?
+                });
             if dup {
                 out.push(Inserted::Duplicate);
             } else {
@@ -393,7 +402,7 @@ fn find_duplicates(
         }
         outcomes.push(out);
     }
-    Ok((outcomes, fresh))
+    Ok((outcomes, fresh, lookups))
 }
 
 fn journal_alerts_in(c: &JournalCmd) -> usize {

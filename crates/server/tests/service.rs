@@ -451,6 +451,58 @@ async fn an_alert_waiting_for_analysis_is_known_and_never_kept_twice() {
     s.stop().await;
 }
 
+/// The value of an unlabelled metric in a Prometheus text page.
+fn metric(page: &str, name: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{page}"))
+}
+
+/// Once the filter of stored uuids is built, new alerts are not looked up in the store, and a
+/// redelivery of a stored alert still is (and is a duplicate).
+#[tokio::test]
+async fn new_uuids_skip_the_store_lookup_once_the_filter_is_built() {
+    let s = Svc::start(|_| {}).await;
+    let lookups = "falco_analyst_uuid_store_lookups_total";
+    // The filter is built in the background after the first request; until then (and for the
+    // request that finds it ready) every uuid is looked up.
+    let mut i = 0;
+    loop {
+        let r = s
+            .post("/", alert(&format!("warm-{i}"), "R", "Notice", "c"))
+            .await;
+        assert_eq!(r.status(), 200);
+        i += 1;
+        let m = s.get("/metrics").await.text().await.unwrap();
+        if metric(&m, "falco_analyst_uuid_filter_ready") == 1 {
+            break;
+        }
+        assert!(i < 200, "the uuid filter was never built");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    s.settle().await;
+    let before = metric(&s.get("/metrics").await.text().await.unwrap(), lookups);
+    let fresh: String = (0..20)
+        .map(|k| alert(&format!("fresh-{k}"), "R", "Notice", "c") + "\n")
+        .collect();
+    let r: serde_json::Value = s.post("/", fresh).await.json().await.unwrap();
+    assert_eq!(r["accepted"], 20);
+    let after_fresh = metric(&s.get("/metrics").await.text().await.unwrap(), lookups);
+    assert_eq!(after_fresh, before, "new uuids went to the store");
+    // warm-0 is in the store: the filter says "maybe", the store says yes.
+    let r: serde_json::Value = s
+        .post("/", alert("warm-0", "R", "Notice", "c"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["duplicates"], 1);
+    let after_dup = metric(&s.get("/metrics").await.text().await.unwrap(), lookups);
+    assert_eq!(after_dup, after_fresh + 1);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn accepts_every_shape_falco_and_falcosidekick_send_and_gzip() {
     let s = Svc::start(|_| {}).await;
