@@ -93,7 +93,12 @@ pub struct Seen {
     rebuild: Option<Rebuild>,
     opener: StoreOpener,
     min_capacity: u64,
+    /// When the last build failed: the next waits [`RETRY_AFTER`].
+    failed_at: Option<std::time::Instant>,
 }
+
+/// How long after a failed build the next one starts.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Seen {
     /// `opener` gives the rebuild threads their own read connections; filters are sized for
@@ -105,6 +110,7 @@ impl Seen {
             rebuild: None,
             opener,
             min_capacity,
+            failed_at: None,
         }
     }
 
@@ -153,19 +159,23 @@ impl Seen {
                 }
                 Ok(Err(e)) => {
                     // The old filter (or none: every uuid a "maybe") goes on answering
-                    // correctly; the next call tries again.
+                    // correctly; a later call tries again.
                     tracing::warn!(error = %e, "building the uuid filter");
                     self.rebuild = None;
+                    self.failed_at = Some(std::time::Instant::now());
                 }
                 Err(mpsc::TryRecvError::Empty) => {}
                 Err(mpsc::TryRecvError::Disconnected) => {
                     tracing::warn!("the uuid filter build stopped without an answer");
                     self.rebuild = None;
+                    self.failed_at = Some(std::time::Instant::now());
                 }
             }
             return;
         }
-        if self.filter.as_ref().is_some_and(|f| !f.is_full()) {
+        if self.filter.as_ref().is_some_and(|f| !f.is_full())
+            || self.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER)
+        {
             return;
         }
         let side: Vec<u64> = in_flight().iter().map(|u| self.hash(u)).collect();
@@ -181,7 +191,10 @@ impl Seen {
             Ok(_) => {
                 self.rebuild = Some(Rebuild { side, done: rx });
             }
-            Err(e) => tracing::warn!(error = %e, "starting the uuid filter build"),
+            Err(e) => {
+                tracing::warn!(error = %e, "starting the uuid filter build");
+                self.failed_at = Some(std::time::Instant::now());
+            }
         }
     }
 }
@@ -311,6 +324,34 @@ mod tests {
         {
             assert!(seen.may_be_stored(seen.hash(&u)), "{u} lost by the rebuild");
         }
+    }
+
+    /// A store that cannot be opened leaves every uuid a "maybe", and is not retried on every
+    /// group (a thread and a warning each time) but after a pause.
+    #[test]
+    fn a_failed_build_is_retried_after_a_pause_not_at_once() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let opener: StoreOpener = {
+            let calls = calls.clone();
+            std::sync::Arc::new(move || {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(StoreError::Corrupt("no database here".into()))
+            })
+        };
+        let mut seen = Seen::new(opener, 1024);
+        let t = std::time::Instant::now();
+        while seen.failed_at.is_none() {
+            seen.maintain(Vec::new);
+            assert!(t.elapsed().as_secs() < 10, "the failure was never reported");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        for _ in 0..100 {
+            seen.maintain(Vec::new);
+        }
+        assert!(seen.rebuild.is_none(), "restarted at once");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!seen.is_ready());
+        assert!(seen.may_be_stored(seen.hash("anything")));
     }
 
     #[test]
