@@ -222,6 +222,94 @@ impl IncidentTracker {
         }
     }
 
+    /// Take up an incident that an earlier run of a service stored (its report), so that alerts
+    /// arriving after a restart join it instead of starting a second incident for the same
+    /// entity. Its id, counts, times, entities and timeline are kept as stored; the tactic
+    /// progression is rebuilt from the tactics in first-seen order (the report keeps no more),
+    /// and timeline entries without a `cluster` (reports of older versions) take no repeats.
+    /// An entity that already has an open incident keeps it. Returns whether it was taken up.
+    pub fn resume(&mut self, rep: &IncidentReport, scoring: &Scoring, kb: &KnowledgeBase) -> bool {
+        if self.open.contains_key(&rep.entity) {
+            return false;
+        }
+        if self.open.len() >= self.max_open {
+            self.evict_stalest();
+        }
+        let tactics: Vec<String> = rep
+            .tactics
+            .iter()
+            .map(|name| {
+                kb.tactics()
+                    .iter()
+                    .find(|t| &t.name == name)
+                    .map(|t| t.slug.clone())
+                    .unwrap_or_else(|| name.clone())
+            })
+            .collect();
+        let mut chain = vec![0u8; scoring.incident.stages.len()];
+        for slug in &tactics {
+            if let Some(s) = scoring.stage_of(slug) {
+                let best_before = chain[..s].iter().copied().max().unwrap_or(0);
+                chain[s] = chain[s].max(best_before + 1);
+            }
+        }
+        let mut timeline_index = HashMap::new();
+        for (i, e) in rep.timeline.iter().enumerate() {
+            if let Some(fp) = e
+                .cluster
+                .as_deref()
+                .and_then(|c| c.parse::<Fingerprint>().ok())
+            {
+                timeline_index.insert(fp, i as u32);
+            }
+        }
+        let entity_hashes = rep
+            .entities
+            .iter()
+            .filter_map(|e| e.split_once(':'))
+            .map(|(label, v)| {
+                xxhash_rust::xxh3::xxh3_64_with_seed(v.as_bytes(), label.len() as u64)
+            })
+            .collect();
+        // The first reason of an incident verdict is its worst alert's score.
+        let max_score = rep
+            .verdict
+            .reasons
+            .iter()
+            .find(|r| r.field.as_deref() == Some("timeline"))
+            .map_or(rep.verdict.score, |r| r.weight);
+        if let Some(t) = rep.last_seen {
+            self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.open.insert(
+            rep.entity.clone(),
+            Incident {
+                id: rep.id.clone(),
+                entity: rep.entity.clone(),
+                first_seen: rep.first_seen,
+                last_seen: rep.last_seen,
+                alert_count: rep.alert_count,
+                rules: rep.timeline.iter().map(|e| e.rule.clone()).collect(),
+                tactics,
+                entities: rep.entities.iter().cloned().collect(),
+                entity_hashes,
+                timeline: rep.timeline.clone(),
+                timeline_index,
+                timeline_dropped: rep.timeline_omitted,
+                chain,
+                max_score,
+                all_benign: rep
+                    .timeline
+                    .iter()
+                    .all(|e| e.verdict.is_none_or(|v| v == VerdictKind::Benign)),
+                seq,
+            },
+        );
+        true
+    }
+
     /// The open incident of an entity (as [`entity_of`] names it), if any: lets a long-running
     /// service persist incidents as they grow instead of only at `finish`.
     pub fn open_incident(&self, entity: &str) -> Option<&Incident> {
@@ -276,6 +364,7 @@ impl IncidentTracker {
                 report_id,
                 count: 1,
                 last_time: None,
+                cluster: Some(fp.to_string()),
             });
         } else {
             inc.timeline_dropped += 1;

@@ -297,3 +297,75 @@ fn repeats_fold_into_one_timeline_entry_and_the_summary_lists_the_worst_incident
         VerdictKind::Malicious
     );
 }
+
+/// Feed one alert to a tracker as the service's correlator does.
+fn track(a: &Analyzer, t: &mut fa_analyze::incident::IncidentTracker, alert: &Alert) {
+    use fa_analyze::incident::entity_of;
+    let entity = entity_of(alert);
+    let rule = a.rule_for(alert);
+    let tactics = a.tactics(alert, rule);
+    t.observe(&entity, alert, &tactics, &a.scoring);
+    let ctx = fa_analyze::verdict::Context {
+        cluster_count: 1,
+        escalating_incident: None,
+    };
+    let v = a.verdict(alert, rule, &ctx);
+    let fp = fa_analyze::fingerprint::fingerprint(alert);
+    t.record(&entity, fp, alert, &v, || {
+        (alert.rule.to_string(), alert.rule.to_string())
+    });
+}
+
+#[test]
+fn an_incident_taken_up_from_its_stored_report_continues_as_if_never_interrupted() {
+    use fa_analyze::incident::{entity_of, incident_report, IncidentTracker};
+    let a = analyzer();
+    let window = chrono::Duration::minutes(10);
+    let mut alerts = attack_chain();
+    // A repeat of the first activity: it folds into that activity's timeline entry.
+    let mut repeat = alerts[0].clone();
+    repeat.time = Some("2026-03-02T10:04:00Z".parse().unwrap());
+    alerts.push(repeat);
+    let entity = entity_of(&alerts[0]);
+
+    let mut whole = IncidentTracker::new(window, 100, 100);
+    for al in &alerts {
+        track(&a, &mut whole, al);
+    }
+    let expected = incident_report(whole.open_incident(&entity).unwrap(), &a.scoring, &a.kb);
+
+    // The same alerts with a restart after the third: the stored report (through JSON, as the
+    // store keeps it) is all the second run has.
+    let mut before = IncidentTracker::new(window, 100, 100);
+    for al in &alerts[..3] {
+        track(&a, &mut before, al);
+    }
+    let stored = incident_report(before.open_incident(&entity).unwrap(), &a.scoring, &a.kb);
+    let stored: fa_model::IncidentReport =
+        serde_json::from_str(&serde_json::to_string(&stored).unwrap()).unwrap();
+    let mut after = IncidentTracker::new(window, 100, 100);
+    assert!(after.resume(&stored, &a.scoring, &a.kb));
+    assert!(
+        !after.resume(&stored, &a.scoring, &a.kb),
+        "an entity keeps the incident it has open"
+    );
+    for al in &alerts[3..] {
+        track(&a, &mut after, al);
+    }
+    let got = incident_report(after.open_incident(&entity).unwrap(), &a.scoring, &a.kb);
+    assert_eq!(got, expected);
+    assert_eq!(got.alert_count, 5);
+    assert_eq!(got.timeline[0].count, 2, "{:#?}", got.timeline);
+
+    // Past the window, the resumed incident is closed and the entity starts another.
+    let mut late = alerts[0].clone();
+    late.time = Some("2026-03-02T11:00:00Z".parse().unwrap());
+    track(&a, &mut after, &late);
+    let next = after.open_incident(&entity).unwrap();
+    assert_ne!(next.id, stored.id);
+    assert_eq!(next.alert_count, 1);
+    let done = after.finish();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].id, stored.id);
+    assert_eq!(done[0].alert_count, 5);
+}

@@ -233,6 +233,10 @@ pub struct TimelineEntry {
     /// When it was last seen, if it repeated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_time: Option<DateTime<Utc>>,
+    /// The activity's cluster fingerprint (as `/api/v1/clusters/{fingerprint}` takes it): lets
+    /// a restarted service fold new repeats into this entry. Absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 fn one() -> u64 {

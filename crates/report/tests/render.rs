@@ -266,6 +266,7 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 report_id: "a1".into(),
                 count: 1,
                 last_time: None,
+                cluster: None,
             },
             TimelineEntry {
                 time: Some(ts("2024-05-13T13:23:27.021777225Z")),
@@ -276,6 +277,7 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 report_id: "a2".into(),
                 count: 12,
                 last_time: Some(ts("2024-05-13T13:23:28.170686725Z")),
+                cluster: Some("5f1c0de2a9b84e77".into()),
             },
             TimelineEntry {
                 time: None,
@@ -286,6 +288,7 @@ fn incident(rule: &str, summary: &str) -> IncidentReport {
                 report_id: "a3".into(),
                 count: 1,
                 last_time: None,
+                cluster: None,
             },
         ],
         timeline_omitted: 4,

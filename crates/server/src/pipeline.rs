@@ -630,6 +630,55 @@ impl Correlator {
         self
     }
 
+    /// Take up the incidents an earlier run was still adding to (written within the
+    /// correlation window before now), so that a restart does not split an incident in two.
+    /// Returns how many were taken up.
+    pub fn resume_incidents(&mut self) -> usize {
+        let since = to_nanos(chrono::Utc::now() - self.tracker.window());
+        let rows = match self
+            .reader
+            .recent_incidents(since, self.cfg.max_open_incidents)
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading open incidents: they start afresh");
+                return 0;
+            }
+        };
+        let mut resumed = 0;
+        // Oldest first: if more are stored than may be open, the most recent stay open.
+        for row in rows.into_iter().rev() {
+            let mut rep: fa_model::IncidentReport = match serde_json::from_str(&row.body) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(incident = %row.id, error = %e, "a stored incident does not parse");
+                    continue;
+                }
+            };
+            // Written by a version whose timeline entries did not name their cluster: the
+            // entry's first alert does.
+            for e in rep.timeline.iter_mut().filter(|e| e.cluster.is_none()) {
+                e.cluster = match self.reader.get_alert(&e.report_id) {
+                    Ok(a) => a.and_then(|a| a.row.fingerprint),
+                    Err(_) => None,
+                };
+            }
+            let a = &self.analyzer;
+            if self.tracker.resume(&rep, &a.scoring, &a.kb) {
+                // Notified (or not wanted) at this verdict before the restart.
+                self.notified.insert(rep.id.clone(), rep.verdict.kind);
+                resumed += 1;
+            }
+        }
+        if resumed > 0 {
+            tracing::info!(
+                incidents = resumed,
+                "open incidents taken up from the store"
+            );
+        }
+        resumed
+    }
+
     fn cluster_state(&mut self, fp: Fingerprint) -> (u64, VerdictKind) {
         if let Some(c) = self.clusters.get(&fp) {
             return *c;
@@ -932,6 +981,7 @@ pub fn analysis_loop(
     let mut analyses: Vec<Analysis> = Vec::new();
     let mut incidents: Vec<IncidentRow> = Vec::new();
     let mut pending_since: Option<Instant> = None;
+    c.resume_incidents();
     let held = |shared: &Shared| {
         while shared.paused.load(Ordering::Relaxed) && !shared.abort.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(10));
@@ -1295,6 +1345,13 @@ mod tests {
         }
         fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
             self.inner.get_incident(id)
+        }
+        fn recent_incidents(
+            &self,
+            since: Nanos,
+            limit: usize,
+        ) -> Result<Vec<IncidentRow>, StoreError> {
+            self.inner.recent_incidents(since, limit)
         }
         fn list_dead_letters(&self, p: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError> {
             self.inner.list_dead_letters(p)

@@ -728,6 +728,90 @@ async fn restart_analyses_what_was_stored_but_not_analysed() {
     s.stop().await;
 }
 
+/// The one incident stored, once it has `count` alerts.
+async fn only_incident(s: &Svc, count: u64) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        let incs = s.get_json("/api/v1/incidents").await;
+        let items = incs["items"].as_array().unwrap();
+        if items.len() == 1 && items[0]["alert_count"] == count
+            || t.elapsed() > Duration::from_secs(10)
+        {
+            assert_eq!(items.len(), 1, "{incs}");
+            assert_eq!(items[0]["alert_count"], count, "{incs}");
+            let id = items[0]["id"].as_str().unwrap();
+            return s.get_json(&format!("/api/v1/incidents/{id}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_open_incident_continues_across_a_restart() {
+    let s = Svc::start(|_| {}).await;
+    for (uuid, rule) in [
+        ("i0", "Terminal shell in container"),
+        ("i1", "Read sensitive file untrusted"),
+    ] {
+        assert_eq!(
+            s.post("/", alert(uuid, rule, "Warning", "abc123"))
+                .await
+                .status(),
+            200
+        );
+    }
+    s.settle().await;
+    let before = only_incident(&s, 2).await;
+    let dir = s.stop().await;
+
+    // A version whose timeline entries did not name their cluster wrote this incident: the
+    // restarted service finds each entry's cluster from its first alert.
+    let mut legacy = before.clone();
+    for e in legacy["timeline"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("cluster");
+    }
+    let mut store =
+        SqliteStore::open(&dir.path().join("fa.db"), &SqliteOptions::default()).unwrap();
+    let mut row = store
+        .get_incident(before["id"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    row.body = legacy.to_string();
+    store
+        .write(&fa_store::WriteBatch {
+            incidents: vec![row],
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+
+    let s = Svc::start_in(dir, |_| {}).await;
+    // A repeat of the first activity and a new one, on the same container.
+    for (uuid, rule) in [
+        ("i2", "Terminal shell in container"),
+        ("i3", "Clear Log Activities"),
+    ] {
+        assert_eq!(
+            s.post("/", alert(uuid, rule, "Warning", "abc123"))
+                .await
+                .status(),
+            200
+        );
+    }
+    s.settle().await;
+    let after = only_incident(&s, 4).await;
+    assert_eq!(after["id"], before["id"], "{after}");
+    let timeline = after["timeline"].as_array().unwrap();
+    let counts: Vec<u64> = timeline
+        .iter()
+        .map(|e| e["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [2, 1, 1], "{after}");
+    assert_eq!(timeline[0]["report_id"], "i0");
+    assert_eq!(timeline[2]["report_id"], "i3");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn graceful_shutdown_drains_queued_analysis() {
     let s = Svc::start(|_| {}).await;

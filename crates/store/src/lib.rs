@@ -96,6 +96,9 @@ pub trait Store: Send {
 
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError>;
     fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
+    /// Incidents written at or after `since`, most recently written first, at most `limit`:
+    /// those a restarted service may still be adding to.
+    fn recent_incidents(&self, since: Nanos, limit: usize) -> Result<Vec<IncidentRow>, StoreError>;
 
     fn list_dead_letters(&self, page: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError>;
 

@@ -947,6 +947,20 @@ impl Store for SqliteStore {
         Ok(q.query_row([id], incident_row).optional()?)
     }
 
+    fn recent_incidents(&self, since: Nanos, limit: usize) -> Result<Vec<IncidentRow>, StoreError> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE updated_at >= ?1
+             ORDER BY updated_at DESC, id LIMIT ?2"
+        ))?;
+        let rows = q
+            .query_map(
+                params![since, i64::try_from(limit).unwrap_or(i64::MAX)],
+                incident_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     fn list_dead_letters(&self, page: &PageRequest) -> Result<Page<DeadLetterRow>, StoreError> {
         let limit = limit_of(page);
         let before = cursor_int(&page.cursor).unwrap_or(i64::MAX);
