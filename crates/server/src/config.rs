@@ -121,6 +121,12 @@ pub struct AnalysisConfig {
     pub incident_window: Duration,
     /// Open incidents tracked at most.
     pub max_open_incidents: usize,
+    /// Analyses are committed to the store this often (or sooner when a quarter of the queue
+    /// waits): fewer, larger commits rewrite fewer index pages per alert. Nobody waits for
+    /// them (the alerts are acknowledged once journalled); the API shows an alert as
+    /// pending (202) until then.
+    #[serde(with = "duration_str")]
+    pub store_interval: Duration,
 }
 
 impl Default for AnalysisConfig {
@@ -130,6 +136,7 @@ impl Default for AnalysisConfig {
             kb_dirs: Vec::new(),
             incident_window: Duration::from_secs(600),
             max_open_incidents: 10_000,
+            store_interval: Duration::from_secs(1),
         }
     }
 }

@@ -277,6 +277,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 .unwrap_or_else(|_| chrono::Duration::minutes(10)),
             max_open_incidents: cfg.analysis.max_open_incidents,
             public_url: cfg.server.public_url.clone(),
+            store_interval: cfg.analysis.store_interval,
         },
     );
     let correlator = match narration_tx {

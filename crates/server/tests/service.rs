@@ -459,6 +459,34 @@ fn metric(page: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {name} in\n{page}"))
 }
 
+/// Analysis commits while alerts keep arriving 25 ms apart, with this `store_interval`.
+async fn analysis_commits_during_a_stream(interval: Duration) -> u64 {
+    let s = Svc::start(|c| c.analysis.store_interval = interval).await;
+    let commits = "falco_analyst_store_analysis_commit_seconds_count";
+    for i in 0..40 {
+        let r = s
+            .post("/", alert(&format!("st{i}"), "R", "Notice", "c"))
+            .await;
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let during = metric(&s.get("/metrics").await.text().await.unwrap(), commits);
+    // Once the stream stops, what is waiting is stored without waiting for the interval.
+    s.settle().await;
+    s.stop().await;
+    during
+}
+
+/// Under a steady stream, analyses are committed once per `store_interval`, not per batch.
+#[tokio::test]
+async fn analyses_are_committed_once_per_store_interval_under_a_stream() {
+    let every_ms = analysis_commits_during_a_stream(Duration::from_millis(1)).await;
+    let hourly = analysis_commits_during_a_stream(Duration::from_secs(3600)).await;
+    assert!(every_ms >= 20, "1 ms interval: {every_ms} commits");
+    // Only a pause of 50 ms or more in the stream (a slow test machine) hands over early.
+    assert!(hourly <= 5, "1 h interval: {hourly} commits");
+}
+
 /// Once the filter of stored uuids is built, new alerts are not looked up in the store, and a
 /// redelivery of a stored alert still is (and is a duplicate).
 #[tokio::test]
