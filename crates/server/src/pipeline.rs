@@ -1042,17 +1042,22 @@ pub fn analysis_loop(
                 }
             }
         }
-        if stop || idle || last_flush.elapsed() >= flush_every {
-            c.flush_incidents(&mut incidents);
-            last_flush = Instant::now();
-        }
-        if pending_since.is_none() && (!analyses.is_empty() || !incidents.is_empty()) {
+        if pending_since.is_none() && !analyses.is_empty() {
             pending_since = Some(Instant::now());
         }
         let due = stop
             || idle
             || analyses.len() >= hand_over_max
             || pending_since.is_some_and(|t| t.elapsed() >= hand_over);
+        // A hand-over carries the incidents as its analyses left them: the two are committed
+        // together, so a crash never leaves stored alerts missing from their incident.
+        if due || last_flush.elapsed() >= flush_every {
+            c.flush_incidents(&mut incidents);
+            last_flush = Instant::now();
+        }
+        if pending_since.is_none() && !incidents.is_empty() {
+            pending_since = Some(Instant::now());
+        }
         if !due {
             continue;
         }
@@ -1400,6 +1405,68 @@ mod tests {
             },
             analyzed_at: 1,
         }
+    }
+
+    /// An alert of a container, as the ingest thread queues it.
+    fn queued(id: i64) -> AnalysisMsg {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "rule": "Terminal shell in container",
+            "priority": "Notice",
+            "source": "syscall",
+            "time": "2026-03-02T10:00:00Z",
+            "output_fields": {"container.id": "abc123", "proc.name": "bash", "proc.cmdline": format!("bash -c {id}")}
+        }))
+        .unwrap();
+        AnalysisMsg::Alert(Box::new(QueuedAlert {
+            id,
+            uuid: format!("q{id}"),
+            alert,
+            row: None,
+        }))
+    }
+
+    #[test]
+    fn every_hand_over_carries_the_incidents_of_its_analyses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fa.db");
+        let _created = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+        let reader = SqliteStore::open_reader(&path, &SqliteOptions::default()).unwrap();
+        let c = Correlator::new(
+            Analyzer::load(&[]).unwrap(),
+            Box::new(reader),
+            None,
+            AnalysisConfig {
+                window: chrono::Duration::minutes(10),
+                max_open_incidents: 100,
+                public_url: None,
+                store_interval: Duration::ZERO,
+            },
+        );
+        let shared = Arc::new(Shared::new(1000));
+        let (atx, arx) = std_mpsc::channel();
+        let (wtx, mut wrx) = mpsc::channel(100);
+        // Queued before the thread starts: read as one batch, handed over at once (interval
+        // zero), with no pause in the stream to flush incidents on.
+        for id in 1..=10 {
+            atx.send(queued(id)).unwrap();
+        }
+        let t = std::thread::spawn({
+            let shared = shared.clone();
+            move || analysis_loop(arx, wtx, c, shared)
+        });
+        let Some(WriteCmd::Analyses {
+            analyses,
+            incidents,
+        }) = wrx.blocking_recv()
+        else {
+            panic!("expected analyses");
+        };
+        assert_eq!(analyses.len(), 10);
+        let id = analyses[9].incident_id.clone().expect("an incident formed");
+        let inc = incidents.iter().find(|i| i.id == id);
+        assert_eq!(inc.map(|i| i.alert_count), Some(10), "{incidents:?}");
+        drop(atx);
+        t.join().unwrap();
     }
 
     #[test]
