@@ -15,10 +15,16 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_cluster_updated_at.sql")),
     (3, include_str!("../migrations/0003_packed_text.sql")),
     (4, include_str!("../migrations/0004_text_keys.sql")),
+    (5, include_str!("../migrations/0005_uuid_key.sql")),
 ];
 
-/// Where a migration's SQL hands over to [`backfill_text_keys`] before going on.
-const BACKFILL_MARK: &str = "-- @backfill-text-keys";
+type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
+
+/// Where a migration's SQL hands over to code that fills a new column before going on.
+const BACKFILLS: &[(&str, Backfill)] = &[
+    ("-- @backfill-text-keys", backfill_text_keys),
+    ("-- @backfill-uuid-keys", backfill_uuid_keys),
+];
 
 /// The integer an indexed text column is looked up by (FNV-1a, 64 bits). Stored in the
 /// database: it must never change.
@@ -30,6 +36,9 @@ pub fn text_key(text: &str) -> i64 {
     }
     h as i64
 }
+
+/// Whether a uuid (?1, its key ?2) is stored: the key finds it, the text confirms it.
+const UUID_STORED: &str = "SELECT 1 FROM alerts WHERE uuid_key = ?2 AND uuid = ?1";
 
 fn opt_key(text: Option<&str>) -> Option<i64> {
     text.map(text_key)
@@ -60,6 +69,19 @@ fn backfill_text_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Er
             opt_key(fp.as_deref()),
             opt_key(inc.as_deref()),
         ])?;
+    }
+    Ok(())
+}
+
+/// Uuid keys for the rows stored before schema 5.
+fn backfill_uuid_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let mut read = tx.prepare("SELECT id, uuid FROM alerts")?;
+    let mut write = tx.prepare("UPDATE alerts SET uuid_key = ?2 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let uuid: String = r.get(1)?;
+        write.execute(params![id, text_key(&uuid)])?;
     }
     Ok(())
 }
@@ -215,10 +237,13 @@ impl SqliteStore {
                 version: *version,
                 source,
             };
-            match sql.split_once(BACKFILL_MARK) {
-                Some((before, after)) => {
+            let marked = BACKFILLS
+                .iter()
+                .find_map(|(mark, fill)| Some((sql.split_once(mark)?, fill)));
+            match marked {
+                Some(((before, after), fill)) => {
                     tx.execute_batch(before).map_err(failed)?;
-                    backfill_text_keys(&tx).map_err(failed)?;
+                    fill(&tx).map_err(failed)?;
                     tx.execute_batch(after).map_err(failed)?;
                 }
                 None => tx.execute_batch(sql).map_err(failed)?,
@@ -439,11 +464,15 @@ impl Store for SqliteStore {
             if !b.alerts.is_empty() {
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body,
-                                         rule_key, hostname_key, namespace_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT (uuid) DO NOTHING",
+                                         rule_key, hostname_key, namespace_key, uuid_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?;
+                let mut stored = tx.prepare_cached(UUID_STORED)?;
                 for a in &b.alerts {
+                    if stored.exists(params![a.uuid, text_key(&a.uuid)])? {
+                        out.push(Inserted::Duplicate);
+                        continue;
+                    }
                     let n = ins.execute(params![
                         a.uuid,
                         a.received_at,
@@ -457,6 +486,7 @@ impl Store for SqliteStore {
                         text_key(&a.rule),
                         opt_key(a.hostname.as_deref()),
                         opt_key(a.namespace.as_deref()),
+                        text_key(&a.uuid),
                     ])?;
                     out.push(if n == 1 {
                         Inserted::New(tx.last_insert_rowid())
@@ -510,16 +540,20 @@ impl Store for SqliteStore {
                     "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname,
                                          namespace, body, analyzed, verdict, score, fingerprint,
                                          incident_id, verdict_json, rule_key, hostname_key,
-                                         namespace_key, fingerprint_key, incident_key)
+                                         namespace_key, fingerprint_key, incident_key, uuid_key)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, ?20)
+                             ?16, ?17, ?18, ?19, ?20, ?21)
                      ON CONFLICT DO NOTHING",
                 )?;
+                let mut stored = tx.prepare_cached(UUID_STORED)?;
                 let mut clusters: std::collections::HashMap<&str, ClusterGroup<'_>> =
                     std::collections::HashMap::new();
                 let mut order: Vec<&str> = Vec::new();
                 for a in &b.analyses {
                     let n = match &a.row {
+                        // Its uuid stored under another id: a redelivery that reached the
+                        // analysers (the ingest thread normally answers it as a duplicate).
+                        Some(r) if stored.exists(params![r.uuid, text_key(&r.uuid)])? => 0,
                         Some(r) => ins.execute(params![
                             a.alert_id,
                             r.uuid,
@@ -541,6 +575,7 @@ impl Store for SqliteStore {
                             opt_key(r.namespace.as_deref()),
                             text_key(&a.fingerprint),
                             opt_key(a.incident_id.as_deref()),
+                            text_key(&r.uuid),
                         ])?,
                         None => upd.execute(params![
                             a.alert_id,
@@ -764,14 +799,12 @@ impl Store for SqliteStore {
     }
 
     fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
-        let mut q = self
-            .conn
-            .prepare_cached("SELECT 1 FROM alerts WHERE uuid = ?1")?;
-        Ok(q.exists([uuid])?)
+        let mut q = self.conn.prepare_cached(UUID_STORED)?;
+        Ok(q.exists(params![uuid, text_key(uuid)])?)
     }
 
     fn for_each_uuid(&self, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
-        // One statement, so one snapshot; SQLite answers it from the uuid index alone.
+        // One statement, so one snapshot (a scan of the table: the uuid index holds keys).
         let mut q = self.conn.prepare("SELECT uuid FROM alerts")?;
         let mut rows = q.query([])?;
         while let Some(r) = rows.next()? {
@@ -869,10 +902,10 @@ impl Store for SqliteStore {
         let mut q = self.conn.prepare_cached(&format!(
             "SELECT {ALERT_COLUMNS}, body, verdict_json,
                     (SELECT body FROM reports WHERE alert_id = alerts.id)
-             FROM alerts WHERE uuid = ?1"
+             FROM alerts WHERE uuid_key = ?2 AND uuid = ?1"
         ))?;
         let Some((row, body, verdict, report)) = q
-            .query_row([uuid], |r| {
+            .query_row(params![uuid, text_key(uuid)], |r| {
                 Ok((
                     alert_row(r)?,
                     raw(r, 14)?.unwrap_or_default(),

@@ -587,12 +587,16 @@ fn large_text_is_stored_compressed_and_rows_from_earlier_versions_still_read() {
     assert_eq!((kind.as_str(), vkind.as_str()), ("blob", "blob"));
     assert!((len as usize) < body.len() / 2, "{len} of {}", body.len());
 
-    // A row as version 2 wrote it: TEXT columns.
-    raw.execute_batch(
+    // A row as version 2 wrote it: TEXT columns (with the uuid key migration 5 gives it).
+    raw.execute(
         r#"INSERT INTO alerts (id, uuid, received_at, ts, rule, body, analyzed, verdict, score,
-                               fingerprint, verdict_json)
-           VALUES (1, 'old', 1, 1, 'R', '{"rule":"R"}', 1, 'benign', 0.0, 'fp0', '{"kind":"benign"}');
-           INSERT INTO reports (alert_id, created_at, body) VALUES (1, 1, '{"id":"old"}');"#,
+                               fingerprint, verdict_json, uuid_key)
+           VALUES (1, 'old', 1, 1, 'R', '{"rule":"R"}', 1, 'benign', 0.0, 'fp0', '{"kind":"benign"}', ?1)"#,
+        [text_key("old")],
+    )
+    .unwrap();
+    raw.execute_batch(
+        r#"INSERT INTO reports (alert_id, created_at, body) VALUES (1, 1, '{"id":"old"}');"#,
     )
     .unwrap();
     let old = s.get_alert("old").unwrap().unwrap();
@@ -714,7 +718,7 @@ fn rows_from_schema_3_are_given_their_keys_and_found_by_every_filter() {
         }
     }
     let s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
     let by = |f: AlertFilter| uuids_where(&s, f);
     assert_eq!(
         by(AlertFilter {
@@ -816,4 +820,148 @@ fn a_key_shared_by_two_texts_never_matches_the_wrong_one() {
             .collect();
         assert!(plan.iter().any(|p| p.contains(index)), "{col}: {plan:?}");
     }
+}
+
+/// The uuid of an analysed alert already stored under another id (a redelivery that reached
+/// the analysers) is not stored again or counted again in its cluster.
+#[test]
+fn an_analysed_alert_whose_uuid_is_stored_under_another_id_is_not_stored_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    let with_row = |id: i64| {
+        let mut a = analysis(id, "dup", "fp", VerdictKind::Benign, 1);
+        a.row = Some(alert("dup", "R", Priority::Warning, "h", 1));
+        a
+    };
+    for id in [7, 8] {
+        s.write(&WriteBatch {
+            analyses: vec![with_row(id)],
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    assert_eq!(s.stats().unwrap().alerts, 1);
+    assert_eq!(s.get_alert("dup").unwrap().unwrap().row.id, 7);
+    assert_eq!(s.get_cluster("fp").unwrap().unwrap().count, 1);
+}
+
+/// Alerts a schema-4 service stored get their uuid keys when the table is rebuilt; they are
+/// found by uuid through the key index, and their uuids still cannot be stored twice.
+#[test]
+fn uuids_stored_before_schema_5_are_keyed_found_and_kept_unique() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("db.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 4) {
+            c.execute_batch(&sql.replace("-- @backfill-text-keys", ""))
+                .unwrap();
+            c.execute("INSERT INTO schema_version VALUES (?1, 0)", [v])
+                .unwrap();
+        }
+        for i in 0..3 {
+            c.execute(
+                "INSERT INTO alerts (id, uuid, received_at, ts, rule, hostname, body, analyzed,
+                                     fingerprint, rule_key, hostname_key, fingerprint_key)
+                 VALUES (?1, ?2, 1, 1, 'R', 'h', '{}', 1, 'fp', ?3, ?4, ?5)",
+                rusqlite::params![
+                    10 + i,
+                    format!("old-{i}"),
+                    text_key("R"),
+                    text_key("h"),
+                    text_key("fp")
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 5);
+    assert!(s.alert_exists("old-1").unwrap());
+    assert!(!s.alert_exists("old-9").unwrap());
+    assert_eq!(s.get_alert("old-2").unwrap().unwrap().row.id, 12);
+    // Every filter still finds them (the key indexes were rebuilt with the table).
+    assert_eq!(
+        uuids_where(
+            &s,
+            AlertFilter {
+                rule: Some("R".into()),
+                ..Default::default()
+            }
+        ),
+        ["old-0", "old-1", "old-2"]
+    );
+    let out = s
+        .write(&WriteBatch {
+            alerts: vec![
+                alert("old-0", "R", Priority::Warning, "h", 1),
+                alert("new", "R", Priority::Warning, "h", 1),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(out[0], Inserted::Duplicate);
+    assert!(matches!(out[1], Inserted::New(_)));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mut q = raw.prepare("SELECT uuid, uuid_key FROM alerts").unwrap();
+    let keys: Vec<(String, Option<i64>)> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(keys.len(), 4);
+    let unkeyed = keys.iter().filter(|(u, k)| *k != Some(text_key(u))).count();
+    assert_eq!(unkeyed, 0);
+    let plan: Vec<String> = raw
+        .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM alerts WHERE uuid_key = 1 AND uuid = 'x'")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.contains("alerts_uuid_key")),
+        "{plan:?}"
+    );
+}
+
+/// Two uuids with one key (forced: FNV-1a collisions are rare) are told apart by their text:
+/// each is found as itself, and a new uuid sharing a stored one's key is still stored.
+#[test]
+fn a_uuid_key_shared_by_two_uuids_never_mixes_them_up() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = open(d.path());
+    s.write(&WriteBatch {
+        alerts: vec![
+            alert("a", "R", Priority::Notice, "h", 1),
+            alert("b", "R", Priority::Notice, "h", 2),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let raw = rusqlite::Connection::open(d.path().join("db.sqlite")).unwrap();
+    raw.execute(
+        "UPDATE alerts SET uuid_key = ?1 WHERE uuid = 'b'",
+        [text_key("a")],
+    )
+    .unwrap();
+    assert_eq!(s.get_alert("a").unwrap().unwrap().row.uuid, "a");
+    raw.execute(
+        "UPDATE alerts SET uuid_key = ?1 WHERE uuid = 'a'",
+        [text_key("c")],
+    )
+    .unwrap();
+    assert!(!s.alert_exists("c").unwrap());
+    let out = s
+        .write(&WriteBatch {
+            alerts: vec![alert("c", "R", Priority::Notice, "h", 3)],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(matches!(out[0], Inserted::New(_)), "{out:?}");
+    assert_eq!(s.get_alert("c").unwrap().unwrap().row.uuid, "c");
 }
