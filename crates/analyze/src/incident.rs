@@ -15,6 +15,23 @@ use std::collections::{BTreeSet, HashMap};
 /// fold into its entry, so a storm on one container does not grow its incident.
 const TIMELINE_CAP: usize = 100;
 
+/// The `field` of the incident verdict's reason that carries its worst alert's score (as its
+/// weight): a resumed incident reads its `max_score` back from it.
+const WORST_ALERT_FIELD: &str = "timeline";
+
+/// What `entities` is deduplicated by: a hash of the value, seeded by its label.
+fn entity_hash(label: &str, value: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(value.as_bytes(), label.len() as u64)
+}
+
+/// Extend the longest increasing chain of tactic stages with one tactic seen now.
+fn advance_chain(chain: &mut [u8], scoring: &Scoring, slug: &str) {
+    if let Some(s) = scoring.stage_of(slug) {
+        let best_before = chain[..s].iter().copied().max().unwrap_or(0);
+        chain[s] = chain[s].max(best_before + 1);
+    }
+}
+
 /// The entity an alert is about, most specific first.
 pub fn entity_of(alert: &Alert) -> String {
     if let Some(id) = alert.field("container.id").filter(|c| c != "host") {
@@ -193,7 +210,7 @@ impl IncidentTracker {
             ] {
                 if let Some(v) = alert.field(f) {
                     // Hash first: repeats (the common case) then cost no allocation.
-                    let h = xxhash_rust::xxh3::xxh3_64_with_seed(v.as_bytes(), label.len() as u64);
+                    let h = entity_hash(label, &v);
                     if !inc.entity_hashes.contains(&h) {
                         inc.entity_hashes.push(h);
                         inc.entities.insert(format!("{label}:{v}"));
@@ -205,10 +222,7 @@ impl IncidentTracker {
             if !inc.tactics.contains(slug) {
                 inc.tactics.push(slug.clone());
             }
-            if let Some(s) = scoring.stage_of(slug) {
-                let best_before = inc.chain[..s].iter().copied().max().unwrap_or(0);
-                inc.chain[s] = inc.chain[s].max(best_before + 1);
-            }
+            advance_chain(&mut inc.chain, scoring, slug);
         }
         let progression = inc.progression();
         Observed {
@@ -248,10 +262,7 @@ impl IncidentTracker {
             .collect();
         let mut chain = vec![0u8; scoring.incident.stages.len()];
         for slug in &tactics {
-            if let Some(s) = scoring.stage_of(slug) {
-                let best_before = chain[..s].iter().copied().max().unwrap_or(0);
-                chain[s] = chain[s].max(best_before + 1);
-            }
+            advance_chain(&mut chain, scoring, slug);
         }
         let mut timeline_index = HashMap::new();
         for (i, e) in rep.timeline.iter().enumerate() {
@@ -267,16 +278,13 @@ impl IncidentTracker {
             .entities
             .iter()
             .filter_map(|e| e.split_once(':'))
-            .map(|(label, v)| {
-                xxhash_rust::xxh3::xxh3_64_with_seed(v.as_bytes(), label.len() as u64)
-            })
+            .map(|(label, v)| entity_hash(label, v))
             .collect();
-        // The first reason of an incident verdict is its worst alert's score.
         let max_score = rep
             .verdict
             .reasons
             .iter()
-            .find(|r| r.field.as_deref() == Some("timeline"))
+            .find(|r| r.field.as_deref() == Some(WORST_ALERT_FIELD))
             .map_or(rep.verdict.score, |r| r.weight);
         if let Some(t) = rep.last_seen {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
@@ -426,7 +434,7 @@ impl IncidentTracker {
 pub fn incident_verdict(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -> Verdict {
     let cfg = &scoring.incident;
     let mut reasons = vec![Reason {
-        field: Some("timeline".into()),
+        field: Some(WORST_ALERT_FIELD.into()),
         text: format!("its most severe alert scored {:.1}", inc.max_score),
         weight: inc.max_score,
     }];

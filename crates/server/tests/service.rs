@@ -774,20 +774,25 @@ async fn only_incident(s: &Svc, count: u64) -> serde_json::Value {
     }
 }
 
+/// Post one Warning alert per (uuid, rule) on container abc123, each acknowledged.
+async fn post_on_abc123(s: &Svc, alerts: &[(&str, &str)]) {
+    for (uuid, rule) in alerts {
+        let r = s.post("/", alert(uuid, rule, "Warning", "abc123")).await;
+        assert_eq!(r.status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn an_open_incident_continues_across_a_restart() {
     let s = Svc::start(|_| {}).await;
-    for (uuid, rule) in [
-        ("i0", "Terminal shell in container"),
-        ("i1", "Read sensitive file untrusted"),
-    ] {
-        assert_eq!(
-            s.post("/", alert(uuid, rule, "Warning", "abc123"))
-                .await
-                .status(),
-            200
-        );
-    }
+    post_on_abc123(
+        &s,
+        &[
+            ("i0", "Terminal shell in container"),
+            ("i1", "Read sensitive file untrusted"),
+        ],
+    )
+    .await;
     s.settle().await;
     let before = only_incident(&s, 2).await;
     let dir = s.stop().await;
@@ -815,17 +820,14 @@ async fn an_open_incident_continues_across_a_restart() {
 
     let s = Svc::start_in(dir, |_| {}).await;
     // A repeat of the first activity and a new one, on the same container.
-    for (uuid, rule) in [
-        ("i2", "Terminal shell in container"),
-        ("i3", "Clear Log Activities"),
-    ] {
-        assert_eq!(
-            s.post("/", alert(uuid, rule, "Warning", "abc123"))
-                .await
-                .status(),
-            200
-        );
-    }
+    post_on_abc123(
+        &s,
+        &[
+            ("i2", "Terminal shell in container"),
+            ("i3", "Clear Log Activities"),
+        ],
+    )
+    .await;
     s.settle().await;
     let after = only_incident(&s, 4).await;
     assert_eq!(after["id"], before["id"], "{after}");

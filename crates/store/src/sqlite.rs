@@ -40,6 +40,11 @@ pub fn text_key(text: &str) -> i64 {
 /// Whether a uuid (?1, its key ?2) is stored: the key finds it, the text confirms it.
 const UUID_STORED: &str = "SELECT 1 FROM alerts WHERE uuid_key = ?2 AND uuid = ?1";
 
+/// Run [`UUID_STORED`] (prepared as `q`) for `uuid`.
+fn uuid_stored(q: &mut rusqlite::Statement<'_>, uuid: &str) -> rusqlite::Result<bool> {
+    q.exists(params![uuid, text_key(uuid)])
+}
+
 fn opt_key(text: Option<&str>) -> Option<i64> {
     text.map(text_key)
 }
@@ -469,11 +474,13 @@ impl Store for SqliteStore {
                 )?;
                 let mut stored = tx.prepare_cached(UUID_STORED)?;
                 for a in &b.alerts {
-                    if stored.exists(params![a.uuid, text_key(&a.uuid)])? {
+                    if uuid_stored(&mut stored, &a.uuid)? {
                         out.push(Inserted::Duplicate);
                         continue;
                     }
-                    let n = ins.execute(params![
+                    // No conflict left to ignore: the id is new and the uuid was checked above
+                    // (in this transaction, so a repeat within the batch is caught too).
+                    ins.execute(params![
                         a.uuid,
                         a.received_at,
                         a.time.unwrap_or(a.received_at),
@@ -488,11 +495,7 @@ impl Store for SqliteStore {
                         opt_key(a.namespace.as_deref()),
                         text_key(&a.uuid),
                     ])?;
-                    out.push(if n == 1 {
-                        Inserted::New(tx.last_insert_rowid())
-                    } else {
-                        Inserted::Duplicate
-                    });
+                    out.push(Inserted::New(tx.last_insert_rowid()));
                 }
             }
             if !b.dead_letters.is_empty() {
@@ -553,7 +556,7 @@ impl Store for SqliteStore {
                     let n = match &a.row {
                         // Its uuid stored under another id: a redelivery that reached the
                         // analysers (the ingest thread normally answers it as a duplicate).
-                        Some(r) if stored.exists(params![r.uuid, text_key(&r.uuid)])? => 0,
+                        Some(r) if uuid_stored(&mut stored, &r.uuid)? => 0,
                         Some(r) => ins.execute(params![
                             a.alert_id,
                             r.uuid,
@@ -800,7 +803,7 @@ impl Store for SqliteStore {
 
     fn alert_exists(&self, uuid: &str) -> Result<bool, StoreError> {
         let mut q = self.conn.prepare_cached(UUID_STORED)?;
-        Ok(q.exists(params![uuid, text_key(uuid)])?)
+        Ok(uuid_stored(&mut q, uuid)?)
     }
 
     fn for_each_uuid(&self, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
