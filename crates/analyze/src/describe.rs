@@ -1082,10 +1082,8 @@ mod tests {
 
     #[test]
     fn every_real_alert_gets_details_and_summary() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts");
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
+        let dir = fa_testdata::alerts_dir();
+        let entries = std::fs::read_dir(&dir).expect("testdata/alerts is in the repository");
         let mut n = 0;
         for e in entries.flatten() {
             if e.path().extension().and_then(|x| x.to_str()) != Some("jsonl") {

@@ -1,17 +1,16 @@
-//! The built-in known-benign signatures against real alerts from ../shared/data/alerts:
+//! The built-in known-benign signatures against real alerts from testdata/alerts:
 //! test traffic and runtime plumbing must be recognised, a person's real activity must not.
 
 use fa_analyze::kb::KnowledgeBase;
 use fa_model::Alert;
 
-const ALERTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts");
 
 fn kb() -> KnowledgeBase {
     KnowledgeBase::builtin().unwrap_or_else(|e| panic!("built-in knowledge base: {e}"))
 }
 
 fn alerts(file: &str) -> Vec<Alert> {
-    let path = format!("{ALERTS_DIR}/{file}");
+    let path = fa_testdata::alerts(file).display().to_string();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     text.lines()
         .enumerate()

@@ -1,14 +1,10 @@
-//! The knowledge base against the upstream Falco rule files in ../shared/data/falco-rules.
+//! The knowledge base against the upstream Falco rule files in kb/upstream.
 //! One test per upstream file, so a missing entry names its file and rule.
 
 use fa_analyze::kb::{KnowledgeBase, Rule};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
-const RULES_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/falco-rules"
-);
 
 #[derive(Debug, Deserialize)]
 struct Item {
@@ -29,7 +25,7 @@ struct Upstream {
 }
 
 fn upstream(file: &str) -> Vec<Upstream> {
-    let path = format!("{RULES_DIR}/{file}");
+    let path = fa_testdata::upstream_rules_dir().join(file).display().to_string();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let items: Vec<serde_json::Value> =
         serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -1,4 +1,4 @@
-//! Verdicts against the labels `../shared/data/alerts/README.md` gives: every alert of
+//! Verdicts against the labels `testdata/alerts/README.md` gives: every alert of
 //! elastic-falco-pipeline-test.jsonl is an event-generator test event, and both alerts of
 //! robot-dreams-petclinic-readme.jsonl are runc's benign memfd self-exec. The test prints the
 //! confusion matrix (for BENCHMARKS.md) and requires no false positive on the labelled alerts.
@@ -13,11 +13,7 @@ const LABELLED: &[(&str, bool)] = &[
 ];
 
 fn alerts(file: &str) -> Vec<Alert> {
-    let path = format!(
-        "{}/../../../shared/data/alerts/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).expect("shared alert data is present");
+    let text = fa_testdata::read_to_string(&fa_testdata::alerts(file));
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())

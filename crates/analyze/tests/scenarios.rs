@@ -185,11 +185,8 @@ fn tune_never_proposes_exceptions_for_suspicious_or_malicious_clusters() {
 #[test]
 fn event_generator_alerts_are_benign_test_events() {
     let a = analyzer();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/alerts/elastic-falco-pipeline-test.jsonl"
-    );
-    let text = std::fs::read_to_string(path).expect("shared alerts");
+    let text =
+        fa_testdata::read_to_string(&fa_testdata::alerts("elastic-falco-pipeline-test.jsonl"));
     let mut n = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let al: Alert = serde_json::from_str(line).expect("well-formed alert");

@@ -216,11 +216,13 @@ fn hostile_alert_content_is_escaped_in_html_and_terminal_output() {
 
 #[test]
 fn check_flags_the_seeds_invented_flags_and_exits_1() {
-    let seeds = format!("{}/../../../shared/seeds", env!("CARGO_MANIFEST_DIR"));
-    let files: Vec<String> = std::fs::read_dir(&seeds)
+    let files: Vec<String> = std::fs::read_dir(fa_testdata::prior_art_dir())
         .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .map(|p| p.display().to_string())
         .collect();
+    assert_eq!(files.len(), 2, "both prior-art reports are in the repository");
     let out = bin().arg("check").args(&files).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -1,15 +1,14 @@
-//! Every report produced for the real alerts in ../shared/data/alerts passes `check` with zero
+//! Every report produced for the real alerts in testdata/alerts passes `check` with zero
 //! findings, and carries the knowledge sections when its rule is in the knowledge base.
 
 use fa_analyze::engine::Analyzer;
 use fa_model::Alert;
 use fa_report::Format;
 
-const ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts");
 
 fn shared_alerts() -> Vec<(String, Alert)> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(ALERTS)
+    let mut files: Vec<_> = std::fs::read_dir(fa_testdata::alerts_dir())
         .expect("shared alerts dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();

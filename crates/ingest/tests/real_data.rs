@@ -1,4 +1,4 @@
-//! Every alert in the real-data corpus (shared/data/alerts) and in examples/ parses.
+//! Every alert in the real-data corpus (testdata/alerts) and in examples/ parses.
 
 mod common;
 use common::*;
@@ -7,8 +7,8 @@ use fa_model::{InputFormat, Priority, Source};
 use std::fs;
 
 fn corpus_files() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = fs::read_dir(SHARED_ALERTS)
-        .expect("shared/data/alerts is checked out beside the repo")
+    let mut files: Vec<_> = fs::read_dir(shared_alerts())
+        .expect("testdata/alerts is in the repository")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
@@ -50,7 +50,7 @@ fn every_real_alert_line_parses() {
 
 #[test]
 fn real_alert_quirks_are_kept() {
-    let read = |name: &str| read_all(&fs::read(format!("{SHARED_ALERTS}/{name}")).unwrap()).0;
+    let read = |name: &str| read_all(&fs::read(shared_alerts().join(name)).unwrap()).0;
 
     let community = read("community-readme-snippets.jsonl");
     // The 2022 honeypot line: old Falco, no source/tags/hostname, space before "output_fields".

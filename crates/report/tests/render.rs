@@ -1,5 +1,5 @@
 //! Snapshot and safety tests of the three renderers, on (a) a real alert from
-//! /work/shared/data/alerts with a fully populated report and (b) a hostile alert.
+//! testdata/alerts with a fully populated report and (b) a hostile alert.
 
 use chrono::{DateTime, Utc};
 use fa_analyze::describe;
@@ -13,13 +13,11 @@ use fa_report::{
 };
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-const ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts");
 
 /// The "Run shell untrusted" alert with a full ancestry (line 7 of the Elastic fixture).
 fn real_alert() -> Alert {
-    let path = format!("{ALERTS}/elastic-falco-pipeline-test.jsonl");
     let text =
-        std::fs::read_to_string(&path).expect("shared alert data is checked out beside the repo");
+        fa_testdata::read_to_string(&fa_testdata::alerts("elastic-falco-pipeline-test.jsonl"));
     let line = text
         .lines()
         .find(|l| l.contains("\"Run shell untrusted\"") && l.contains("proc.aname[2]"))

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "test-token-0123456789";
 
 fn shared(name: &str) -> String {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts/");
-    std::fs::read_to_string(format!("{p}{name}")).unwrap()
+    fa_testdata::read_to_string(&fa_testdata::alerts(name))
 }
 
 struct Svc {

@@ -1,14 +1,10 @@
-//! The two prior-art reports in shared/seeds carry the mistakes a report must never make.
+//! The two prior-art reports in examples/prior-art carry the mistakes a report must never make.
 //! check_document must flag every invented flag and the chsh misuse, and nothing valid.
 
 use fa_validate::{check_document, Finding};
 
 fn seed(name: &str) -> String {
-    let path = format!(
-        "{}/../../../shared/seeds/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    fa_testdata::read_to_string(&fa_testdata::prior_art_dir().join(name))
 }
 
 fn tokens(f: &[Finding]) -> Vec<&str> {

@@ -6,16 +6,13 @@ use fa_validate::{validate_snippet, Finding};
 use std::path::PathBuf;
 
 fn rules_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/falco-rules"
-    ))
+    fa_testdata::upstream_rules_dir()
 }
 
 fn rule_files() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let entries =
-        std::fs::read_dir(rules_dir()).expect("shared/data/falco-rules is beside the repo");
+        std::fs::read_dir(rules_dir()).expect("kb/upstream is in the repository");
     for e in entries.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "yaml") {

@@ -3,7 +3,9 @@ use fa_ingest::{AlertReader, Rejected};
 use fa_model::Alert;
 use std::io::BufReader;
 
-pub const SHARED_ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/alerts");
+pub fn shared_alerts() -> std::path::PathBuf {
+    fa_testdata::alerts_dir()
+}
 pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
 
 /// Read everything, splitting alerts from rejections.

@@ -1,0 +1,72 @@
+//! The one place tests find the repository's data files. Everything a test reads lives inside the
+//! repository (testdata/, examples/, kb/), so a clone made anywhere passes its tests.
+
+use std::path::{Path, PathBuf};
+
+/// The repository's root directory (the workspace root).
+pub fn repo_root() -> PathBuf {
+    // This crate sits at crates/testdata; the workspace root is two levels up.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A path under the repository root, e.g. `repo("examples/alerts.jsonl")`.
+pub fn repo(rel: &str) -> PathBuf {
+    repo_root().join(rel)
+}
+
+/// A path under `testdata/`.
+pub fn testdata(rel: &str) -> PathBuf {
+    repo("testdata").join(rel)
+}
+
+/// Real Falco alerts collected from public sources (`testdata/alerts/`, see its README.md).
+pub fn alerts_dir() -> PathBuf {
+    testdata("alerts")
+}
+
+/// One file of `testdata/alerts/`.
+pub fn alerts(file: &str) -> PathBuf {
+    alerts_dir().join(file)
+}
+
+/// The labelled corpus of real alerts (`testdata/corpus/`, see its FORMAT.md).
+pub fn corpus_dir() -> PathBuf {
+    testdata("corpus")
+}
+
+/// The upstream Falco rule files (`kb/upstream/`, see its SOURCE.md).
+pub fn upstream_rules_dir() -> PathBuf {
+    repo("kb/upstream")
+}
+
+/// The two prior-art reports with invented flags (`examples/prior-art/`).
+pub fn prior_art_dir() -> PathBuf {
+    repo("examples/prior-art")
+}
+
+/// Reads a file the repository holds, with a message naming it when it is missing.
+pub fn read_to_string(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => panic!("test data {} is part of the repository: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_directory_is_inside_the_repository() {
+        let root = repo_root();
+        assert!(root.join("Cargo.toml").is_file(), "{} is the workspace root", root.display());
+        for d in [alerts_dir(), corpus_dir(), upstream_rules_dir(), prior_art_dir()] {
+            assert!(d.starts_with(&root));
+            assert!(d.is_dir(), "{} exists", d.display());
+        }
+    }
+}
