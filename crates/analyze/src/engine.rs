@@ -79,6 +79,7 @@ impl Analyzer {
             &Context {
                 cluster_count: c.count,
                 escalating_incident: None,
+                ..Default::default()
             },
         )
     }
@@ -92,6 +93,7 @@ impl Analyzer {
             &Context {
                 cluster_count: 1,
                 escalating_incident: None,
+                ..Default::default()
             },
         );
         self.report_with(alert, rule, verdict)
@@ -229,6 +231,7 @@ impl Engine {
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
+            ..Default::default()
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
         let verdict = if need_report {
@@ -316,6 +319,7 @@ impl Engine {
         let ctx = Context {
             cluster_count: c.count,
             escalating_incident: extra.escalation,
+            ..Default::default()
         };
         let v = a.verdict(&c.alert, rule, &ctx);
         let member_max = c.verdict;

@@ -12,6 +12,8 @@ pub struct Context {
     pub cluster_count: u64,
     /// Set when the alert's container/pod/host shows tactics progressing: a description of it.
     pub escalating_incident: Option<String>,
+    /// The rule's own condition evaluated over the alert (upstream and the user's rules files).
+    pub rule_checks: Vec<crate::rulecheck::RuleCheck>,
 }
 
 /// Reasons as they are found. Without `explain` only the score is kept: the engine judges

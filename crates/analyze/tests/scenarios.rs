@@ -305,6 +305,7 @@ fn track(a: &Analyzer, t: &mut fa_analyze::incident::IncidentTracker, alert: &Al
     let ctx = fa_analyze::verdict::Context {
         cluster_count: 1,
         escalating_incident: None,
+        ..Default::default()
     };
     let v = a.verdict(alert, rule, &ctx);
     let fp = fa_analyze::fingerprint::fingerprint(alert);

@@ -745,6 +745,7 @@ impl Correlator {
             &Context {
                 cluster_count: count,
                 escalating_incident: escalation,
+                ..Default::default()
             },
         );
         // A report is stored for a cluster's first alert and for any alert that makes its
