@@ -54,6 +54,14 @@ pub fn entity_of(alert: &Alert) -> String {
     format!("host:{}", alert.hostname.as_deref().unwrap_or("unknown"))
 }
 
+/// An observed alert's contribution to its incident, kept until its verdict is known.
+#[derive(Debug, Clone)]
+struct Pending {
+    chain: Vec<u8>,
+    tactics: Vec<String>,
+    rule: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Incident {
     pub id: String,
@@ -62,6 +70,8 @@ pub struct Incident {
     pub last_seen: Option<DateTime<Utc>>,
     pub alert_count: u64,
     pub rules: BTreeSet<String>,
+    /// The rules of its alerts that were not benign: what the distinct-rule bonus counts.
+    pub counted_rules: BTreeSet<String>,
     /// Tactic slugs in first-seen order.
     pub tactics: Vec<String>,
     pub entities: BTreeSet<String>,
@@ -75,6 +85,10 @@ pub struct Incident {
     chain: Vec<u8>,
     pub max_score: f32,
     pub all_benign: bool,
+    /// Tactics and rule of the alert observed last, applied by `record` only when its verdict is
+    /// not benign: a known-benign alert (a test tool, an agent doing its job) is no step of an
+    /// intrusion, so it never advances the chain nor counts as another rule.
+    pending: Option<Pending>,
     seq: u64,
 }
 
@@ -166,6 +180,7 @@ impl IncidentTracker {
                 last_seen: time,
                 alert_count: 0,
                 rules: BTreeSet::new(),
+                counted_rules: BTreeSet::new(),
                 tactics: Vec::new(),
                 entities: BTreeSet::new(),
                 entity_hashes: Vec::new(),
@@ -175,6 +190,7 @@ impl IncidentTracker {
                 chain: vec![0; stages],
                 max_score: f32::MIN,
                 all_benign: true,
+                pending: None,
                 seq,
             }
         };
@@ -218,21 +234,33 @@ impl IncidentTracker {
                 }
             }
         }
+        // What the chain would be with this alert: its own verdict may take the escalation
+        // into account; `record` keeps it only if the alert is not benign.
+        let mut chain = inc.chain.clone();
         for slug in tactic_slugs {
-            if !inc.tactics.contains(slug) {
-                inc.tactics.push(slug.clone());
-            }
-            advance_chain(&mut inc.chain, scoring, slug);
+            advance_chain(&mut chain, scoring, slug);
         }
-        let progression = inc.progression();
+        let progression = chain.iter().copied().max().unwrap_or(0);
+        let tactics = if progression >= 2 {
+            // Only an escalation message needs them.
+            let mut t = inc.tactics.clone();
+            for slug in tactic_slugs {
+                if !t.contains(slug) {
+                    t.push(slug.clone());
+                }
+            }
+            t
+        } else {
+            Vec::new()
+        };
+        inc.pending = Some(Pending {
+            chain,
+            tactics: tactic_slugs.to_vec(),
+            rule: alert.rule.to_string(),
+        });
         Observed {
             progression,
-            // Only an escalation message needs them.
-            tactics: if progression >= 2 {
-                inc.tactics.clone()
-            } else {
-                Vec::new()
-            },
+            tactics,
         }
     }
 
@@ -300,6 +328,12 @@ impl IncidentTracker {
                 last_seen: rep.last_seen,
                 alert_count: rep.alert_count,
                 rules: rep.timeline.iter().map(|e| e.rule.clone()).collect(),
+                counted_rules: rep
+                    .timeline
+                    .iter()
+                    .filter(|e| e.verdict != Some(VerdictKind::Benign))
+                    .map(|e| e.rule.clone())
+                    .collect(),
                 tactics,
                 entities: rep.entities.iter().cloned().collect(),
                 entity_hashes,
@@ -312,6 +346,7 @@ impl IncidentTracker {
                     .timeline
                     .iter()
                     .all(|e| e.verdict.is_none_or(|v| v == VerdictKind::Benign)),
+                pending: None,
                 seq,
             },
         );
@@ -345,6 +380,17 @@ impl IncidentTracker {
         };
         inc.max_score = inc.max_score.max(verdict.score);
         inc.all_benign &= verdict.kind == VerdictKind::Benign;
+        if let Some(p) = inc.pending.take() {
+            if verdict.kind != VerdictKind::Benign {
+                for slug in p.tactics {
+                    if !inc.tactics.contains(&slug) {
+                        inc.tactics.push(slug);
+                    }
+                }
+                inc.chain = p.chain;
+                inc.counted_rules.insert(p.rule);
+            }
+        }
         if let Some(&i) = inc.timeline_index.get(&fp) {
             if let Some(e) = inc.timeline.get_mut(i as usize) {
                 e.count += 1;
@@ -463,11 +509,15 @@ pub fn incident_verdict(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) -
         }),
         _ => {}
     }
-    let extra_rules = inc.rules.len().saturating_sub(1) as f32;
+    let extra_rules = inc.counted_rules.len().saturating_sub(1) as f32;
     if extra_rules > 0.0 {
         reasons.push(Reason {
             field: Some("rule".into()),
-            text: format!("{} distinct rules fired on {}", inc.rules.len(), inc.entity),
+            text: format!(
+                "{} distinct rules fired on {} (known-benign alerts not counted)",
+                inc.counted_rules.len(),
+                inc.entity
+            ),
             weight: (extra_rules * cfg.distinct_rule_bonus).min(cfg.distinct_rule_cap),
         });
     }

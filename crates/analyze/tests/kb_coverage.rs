@@ -5,7 +5,6 @@ use fa_analyze::kb::{KnowledgeBase, Rule};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
-
 #[derive(Debug, Deserialize)]
 struct Item {
     rule: Option<String>,
@@ -25,7 +24,10 @@ struct Upstream {
 }
 
 fn upstream(file: &str) -> Vec<Upstream> {
-    let path = fa_testdata::upstream_rules_dir().join(file).display().to_string();
+    let path = fa_testdata::upstream_rules_dir()
+        .join(file)
+        .display()
+        .to_string();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let items: Vec<serde_json::Value> =
         serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -367,3 +367,66 @@ fn an_incident_taken_up_from_its_stored_report_continues_as_if_never_interrupted
     assert_eq!(done[0].id, stored.id);
     assert_eq!(done[0].alert_count, 5);
 }
+
+/// A test tool firing rules of every stage in a container, then one unknown alert there: the
+/// known-benign alerts are no steps of an intrusion, so they neither make tactics "progress"
+/// nor count as distinct rules, and the one real alert is judged on its own.
+#[test]
+fn known_benign_alerts_never_make_an_incident_escalate() {
+    let a = analyzer();
+    let text =
+        fa_testdata::read_to_string(&fa_testdata::alerts("elastic-falco-pipeline-test.jsonl"));
+    let mut engine = Engine::new(
+        a,
+        EngineConfig {
+            every_alert: true,
+            ..EngineConfig::default()
+        },
+    );
+    let mut container = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let al: Alert = serde_json::from_str(line).expect("well-formed alert");
+        if let Some(c) = al.field("container.id") {
+            container = Some(c.to_string());
+        }
+        for e in engine.process(al) {
+            assert_eq!(e.report.verdict.map(|v| v.kind), Some(VerdictKind::Benign));
+        }
+    }
+    let container = container.expect("the generator ran in a container");
+    let last = alert(json!({
+        "time": "2024-05-07T18:56:00Z", "rule": "Custom outbound beacon", "priority": "Warning",
+        "source": "syscall", "hostname": "97ade2b595f0",
+        "tags": ["mitre_command_and_control"],
+        "output_fields": {"container.id": container, "proc.name": "curl", "proc.cmdline": "curl https://example.com/"}
+    }));
+    let out = engine.process(last);
+    let v = out[0].report.verdict.clone().expect("a verdict");
+    assert!(
+        !v.reasons
+            .iter()
+            .any(|r| r.field.as_deref() == Some("incident")),
+        "no escalation from benign alerts: {:#?}",
+        v.reasons
+    );
+    let done = engine.finish(0);
+    let inc = done
+        .incidents
+        .iter()
+        .find(|i| i.entity == format!("container:{container}"))
+        .expect("the container's incident");
+    assert_ne!(
+        inc.verdict.kind,
+        VerdictKind::Malicious,
+        "{:#?}",
+        inc.verdict
+    );
+    assert!(
+        !inc.verdict
+            .reasons
+            .iter()
+            .any(|r| r.text.contains("progressed") || r.text.contains("distinct rules")),
+        "{:#?}",
+        inc.verdict.reasons
+    );
+}

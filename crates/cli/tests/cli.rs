@@ -222,7 +222,11 @@ fn check_flags_the_seeds_invented_flags_and_exits_1() {
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .map(|p| p.display().to_string())
         .collect();
-    assert_eq!(files.len(), 2, "both prior-art reports are in the repository");
+    assert_eq!(
+        files.len(),
+        2,
+        "both prior-art reports are in the repository"
+    );
     let out = bin().arg("check").args(&files).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -172,7 +172,10 @@ impl Matrix {
         }
         println!(
             "| precision | {} | {} | {} | |",
-            Self::ratio(self.get(Label::Benign, Label::Benign), self.col(Label::Benign)),
+            Self::ratio(
+                self.get(Label::Benign, Label::Benign),
+                self.col(Label::Benign)
+            ),
             Self::ratio(
                 self.get(Label::Suspicious, Label::Suspicious),
                 self.col(Label::Suspicious)
@@ -286,7 +289,11 @@ fn every_corpus_line_has_a_source_and_evidence() {
             s.id
         );
         assert!(!s.meta.title.trim().is_empty(), "{}: title", s.id);
-        assert!(!s.meta.source_kind.trim().is_empty(), "{}: source_kind", s.id);
+        assert!(
+            !s.meta.source_kind.trim().is_empty(),
+            "{}: source_kind",
+            s.id
+        );
         for l in &s.meta.line {
             assert!(
                 l.evidence.trim().len() >= 10,
@@ -325,7 +332,8 @@ fn verdicts_on_the_labelled_corpus() {
         println!("| {k} | {b} | {s} | {m} |");
     }
     o.alone.print("One by one (each line on its own):");
-    o.stream.print("As a stream (each source's lines together; incidents raise):");
+    o.stream
+        .print("As a stream (each source's lines together; incidents raise):");
     for r in &o.rejected {
         println!("rejected: {r}");
     }
@@ -336,7 +344,11 @@ fn verdicts_on_the_labelled_corpus() {
     let benign = o.alone.row(Label::Benign);
     let attacks = o.alone.row(Label::Malicious);
     // The goals of issue 13, on every line of the corpus.
-    assert!(o.rejected.is_empty(), "every line is read: {:?}", o.rejected);
+    assert!(
+        o.rejected.is_empty(),
+        "every line is read: {:?}",
+        o.rejected
+    );
     for m in [&o.alone, &o.stream] {
         assert_eq!(
             m.get(Label::Malicious, Label::Benign),

@@ -5,7 +5,6 @@ use fa_analyze::engine::Analyzer;
 use fa_model::Alert;
 use fa_report::Format;
 
-
 fn shared_alerts() -> Vec<(String, Alert)> {
     let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(fa_testdata::alerts_dir())

@@ -13,7 +13,6 @@ use fa_report::{
 };
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-
 /// The "Run shell untrusted" alert with a full ancestry (line 7 of the Elastic fixture).
 fn real_alert() -> Alert {
     let text =

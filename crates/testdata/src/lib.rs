@@ -52,7 +52,10 @@ pub fn prior_art_dir() -> PathBuf {
 pub fn read_to_string(path: &Path) -> String {
     match std::fs::read_to_string(path) {
         Ok(s) => s,
-        Err(e) => panic!("test data {} is part of the repository: {e}", path.display()),
+        Err(e) => panic!(
+            "test data {} is part of the repository: {e}",
+            path.display()
+        ),
     }
 }
 
@@ -63,8 +66,17 @@ mod tests {
     #[test]
     fn every_data_directory_is_inside_the_repository() {
         let root = repo_root();
-        assert!(root.join("Cargo.toml").is_file(), "{} is the workspace root", root.display());
-        for d in [alerts_dir(), corpus_dir(), upstream_rules_dir(), prior_art_dir()] {
+        assert!(
+            root.join("Cargo.toml").is_file(),
+            "{} is the workspace root",
+            root.display()
+        );
+        for d in [
+            alerts_dir(),
+            corpus_dir(),
+            upstream_rules_dir(),
+            prior_art_dir(),
+        ] {
             assert!(d.starts_with(&root));
             assert!(d.is_dir(), "{} exists", d.display());
         }

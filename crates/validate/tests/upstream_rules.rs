@@ -11,8 +11,7 @@ fn rules_dir() -> PathBuf {
 
 fn rule_files() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let entries =
-        std::fs::read_dir(rules_dir()).expect("kb/upstream is in the repository");
+    let entries = std::fs::read_dir(rules_dir()).expect("kb/upstream is in the repository");
     for e in entries.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "yaml") {
