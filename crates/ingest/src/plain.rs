@@ -129,6 +129,11 @@ pub(crate) fn parse_falco_text(text: &str) -> Result<Alert, IngestError> {
             alert.time = Some(parse_time(head).ok_or_else(|| {
                 IngestError::UnrecognisedLine(format!("`{}` is not a timestamp", shown(head)))
             })?);
+            if !head.contains('.') && priority_word(rest).is_err() {
+                // With `time_format_iso_8601`, Falco's log lines carry a whole-second time
+                // (alerts carry nanoseconds): `2020-06-01T13:16:08+0000: Loading rules ...`.
+                return Err(IngestError::NotAnAlert(NonAlert::FalcoLog));
+            }
             alert.priority = Some(priority_word(rest)?);
             alert.output = Some(text.to_string());
             rest.split_once(' ').map_or("", |(_, m)| m)
@@ -146,7 +151,10 @@ pub(crate) fn parse_falco_text(text: &str) -> Result<Alert, IngestError> {
         }
     };
     alert.output_fields = extract_fields(message);
-    if alert.priority.is_none() && alert.output_fields.is_empty() {
+    // A rule's output starts with a word; a line starting with `#`, `{` or `$` is something
+    // else that happens to hold `k=v` text.
+    let starts_with_word = message.chars().next().is_some_and(char::is_alphabetic);
+    if alert.priority.is_none() && (alert.output_fields.is_empty() || !starts_with_word) {
         return Err(IngestError::UnrecognisedLine(
             "no `<time>: <Priority>` prefix and no `key=value` fields".into(),
         ));
@@ -220,6 +228,7 @@ fn is_statistics(text: &str) -> bool {
     let Some((name, count)) = text.rsplit_once(": ") else {
         return false;
     };
+    let count = count.trim();
     let count = count.strip_suffix(" occurrences").unwrap_or(count);
     !name.is_empty()
         && !name.contains('=')
@@ -321,8 +330,9 @@ fn pairs_start(msg: &str) -> Option<(usize, bool)> {
             return Some((i + 3, false));
         }
     }
-    (1..b.len())
-        .find(|&i| b[i - 1] == b' ' && key_at(b, i).is_some())
+    // A message may be nothing but pairs (`Warning user=vagrant process=touch ...`).
+    (0..b.len())
+        .find(|&i| (i == 0 || b[i - 1] == b' ') && key_at(b, i).is_some())
         .map(|i| (i, false))
 }
 
@@ -491,7 +501,7 @@ mod tests {
             assert!(matches!(e, IngestError::NotAnAlert(_)), "{line}: {e}");
         }
         for line in [
-            "2024-05-07T18:54:19+0000: Loud something",
+            "2024-05-07T18:54:19.1+0000: Loud something",
             "hello world",
             "2024-99-99T00:00:00+0000: Warning x",
         ] {
