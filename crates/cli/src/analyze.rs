@@ -99,11 +99,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             args.format,
         )),
     };
-    let dl_path = args.dead_letter.clone().unwrap_or_else(|| match &out_dir {
-        Some(d) => d.join("dead-letter.jsonl"),
-        None => PathBuf::from("falco-analyst.dead-letter.jsonl"),
-    });
-    let mut dead = DeadLetterWriter::new(dl_path);
+    // A path the user named is opened as given; a default one never through a symlink.
+    let mut dead = match (&args.dead_letter, &out_dir) {
+        (Some(p), _) => DeadLetterWriter::new(p.clone()),
+        (None, Some(d)) => DeadLetterWriter::new_no_follow(d.join("dead-letter.jsonl")),
+        (None, None) => DeadLetterWriter::new_no_follow("falco-analyst.dead-letter.jsonl"),
+    };
     let mut n = Counters {
         rejected: 0,
         io_errors: 0,

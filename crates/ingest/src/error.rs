@@ -44,6 +44,29 @@ pub enum IngestError {
     /// A line that is neither JSON nor Falco's plain-text alert form.
     #[error("not a Falco alert line ({0}); expected JSON or `<time>: <Priority> <message>`")]
     UnrecognisedLine(String),
+    /// A line Falco itself writes that is not an alert: its own log messages (start-up
+    /// banner, warnings) and the statistics it prints when it stops. Kept as a dead letter so
+    /// nothing is lost silently, with this reason so it is not mistaken for a broken alert.
+    #[error("{0}, not an alert")]
+    NotAnAlert(NonAlert),
+}
+
+/// What kind of non-alert line Falco wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonAlert {
+    /// `Tue May 21 12:55:58 2019: Falco initialized ...`: Falco's own log (stderr/syslog).
+    FalcoLog,
+    /// `Events detected: 12`, `Rule counts by severity:` and their indented lines.
+    Statistics,
+}
+
+impl fmt::Display for NonAlert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NonAlert::FalcoLog => f.write_str("a Falco log message (banner, start-up, warning)"),
+            NonAlert::Statistics => f.write_str("Falco's end-of-run statistics"),
+        }
+    }
 }
 
 /// Why an open JSON value was cut off.

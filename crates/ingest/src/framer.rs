@@ -101,6 +101,10 @@ pub(crate) struct Framer<R> {
     scalar: bool,
     array_line: u64,
     array_col: u64,
+    /// The open value is the first thing on its line (only whitespace before it).
+    v_alone: bool,
+    /// Blank lines skipped between top-level records.
+    blank: u64,
 }
 
 impl<R: BufRead> Framer<R> {
@@ -133,6 +137,8 @@ impl<R: BufRead> Framer<R> {
             scalar: false,
             array_line: 1,
             array_col: 0,
+            v_alone: false,
+            blank: 0,
         }
     }
 
@@ -148,6 +154,11 @@ impl<R: BufRead> Framer<R> {
     /// The line the framer is currently on.
     pub(crate) fn line(&self) -> u64 {
         self.line
+    }
+
+    /// Blank lines skipped between top-level records.
+    pub(crate) fn blank_lines(&self) -> u64 {
+        self.blank
     }
 
     /// The last candidate was one alert: move past its line.
@@ -295,7 +306,10 @@ impl<R: BufRead> Framer<R> {
         };
         let start = seg[..content_end].iter().position(|b| !is_ws(*b));
         let Some(start) = start else {
-            // Blank line: skip it silently.
+            // A blank line is not a record: skipped and counted.
+            if ctx == Ctx::Top {
+                self.blank += 1;
+            }
             let ends_line = content_end < seg.len();
             self.seg_pos = seg.len();
             if ends_line {
@@ -321,10 +335,10 @@ impl<R: BufRead> Framer<R> {
                     Src::Seg(start, end),
                 ))
             }
-            Ctx::Top if first != b'{' && first != b'[' => {
-                // A plain-text line: raw bytes are the whole line without its newline.
-                // A CRLF line's `\r` belongs to the line ending, not to the record.
-                let text_end = content_end - usize::from(seg[..content_end].ends_with(b"\r"));
+            Ctx::Top if first != b'{' && (first != b'[' || is_bracket_prefix(&seg[start..end])) => {
+                // A plain-text line: raw bytes are the whole line without its newline, so a
+                // CRLF line keeps its `\r` (dead letters are the input bytes exactly).
+                let text_end = content_end;
                 let ends_line = content_end < seg.len();
                 self.seg_pos = seg.len();
                 if ends_line {
@@ -386,6 +400,14 @@ impl<R: BufRead> Framer<R> {
         self.overflow = false;
         self.v_line = self.line;
         self.v_col = self.col;
+        self.v_alone = ctx == Ctx::Top && !self.seen_non_ws;
+        let indent = self.col as usize;
+        if self.v_alone && indent > 0 && indent <= self.seg_pos {
+            // The record is the whole line: keep its leading whitespace.
+            let lead = &self.seg[self.seg_pos - indent..self.seg_pos];
+            push_capped(&mut self.acc, &mut self.overflow, self.max, lead);
+            self.v_col = 0;
+        }
         self.depth = 0;
         self.in_str = false;
         self.esc = false;
@@ -399,6 +421,11 @@ impl<R: BufRead> Framer<R> {
         self.scalar = false;
         self.in_str = false;
         self.esc = false;
+        if ctx == Ctx::Top {
+            if let Some(found) = self.rest_of_line() {
+                return found;
+            }
+        }
         let kind = if self.overflow {
             FrameKind::Bad(IngestError::TooLarge { limit: self.max })
         } else {
@@ -407,16 +434,59 @@ impl<R: BufRead> Framer<R> {
         (self.v_line, self.v_col, kind)
     }
 
-    /// Drop trailing whitespace (newlines between a truncated value and what cut it off) so
-    /// that `raw` is the record's own bytes.
+    /// What follows a top-level value on its line (the segment holds the line's rest when it
+    /// is complete). Whitespace to the end of the line joins the record when the value was
+    /// alone on its line, so its raw bytes are the whole line (a CRLF's `\r` included).
+    /// Anything but another value makes the whole line one bad record: returned here.
+    fn rest_of_line(&mut self) -> Option<(u64, u64, FrameKind)> {
+        let rest = &self.seg[self.seg_pos..];
+        let nl = memchr::memchr(b'\n', rest);
+        if nl.is_none() && !(self.seg_complete && self.eof) {
+            return None; // the line goes on in the next segment: leave it to the scanner
+        }
+        let line_rest = &rest[..nl.unwrap_or(rest.len())];
+        match line_rest.iter().position(|b| !is_ws(*b)) {
+            None if self.v_alone => {
+                let n = line_rest.len();
+                self.take(n);
+                if nl.is_some() {
+                    self.seg_pos += 1;
+                    self.newline();
+                }
+                None
+            }
+            None => None,
+            Some(i) if matches!(line_rest[i], b'{' | b'[') => None,
+            Some(i) => {
+                let found = first_char(&line_rest[i..]);
+                let column = self.col + i as u64 + 1;
+                let n = line_rest.len();
+                self.take(n);
+                if nl.is_some() {
+                    self.seg_pos += 1;
+                    self.newline();
+                }
+                let kind = if self.overflow {
+                    FrameKind::Bad(IngestError::TooLarge { limit: self.max })
+                } else {
+                    FrameKind::Bad(IngestError::TrailingCharacters { found, column })
+                };
+                Some((self.v_line, self.v_col, kind))
+            }
+        }
+    }
+
+    /// Drop what follows the truncated value's last line (blank lines, the indentation of
+    /// what cut it off) so that `raw` is the record's own lines, each byte as it was (a
+    /// CRLF's `\r` included).
     fn trim_acc(&mut self) {
-        let keep = self.acc.len()
-            - self
-                .acc
-                .iter()
-                .rev()
-                .take_while(|b| is_ws_or_nl(**b))
-                .count();
+        let Some(last) = self.acc.iter().rposition(|b| !is_ws_or_nl(*b)) else {
+            return;
+        };
+        let keep = match memchr::memchr(b'\n', &self.acc[last..]) {
+            Some(n) => last + n,
+            None => self.acc.len(),
+        };
         self.acc.truncate(keep);
     }
 
@@ -458,9 +528,6 @@ impl<R: BufRead> Framer<R> {
 
     fn finish_text(&mut self, garbage: Option<(char, u64)>) -> (u64, u64, FrameKind) {
         self.mode = Mode::Between(Ctx::Top);
-        if !self.overflow && self.acc.last() == Some(&b'\r') {
-            self.acc.pop();
-        }
         let kind = if self.overflow {
             FrameKind::Bad(IngestError::TooLarge { limit: self.max })
         } else if let Some((found, column)) = garbage {
@@ -510,6 +577,9 @@ impl<R: BufRead> Framer<R> {
         let b = self.seg[self.seg_pos];
         match b {
             b'\n' => {
+                if ctx == Ctx::Top && !self.seen_non_ws {
+                    self.blank += 1;
+                }
                 self.seg_pos += 1;
                 self.newline();
             }
@@ -523,7 +593,9 @@ impl<R: BufRead> Framer<R> {
                 self.mode = Mode::Between(Ctx::Top);
                 self.advance(1);
             }
-            b'[' if ctx == Ctx::Top => {
+            b'[' if ctx == Ctx::Top
+                && (self.seen_non_ws || !is_bracket_prefix(&self.seg[self.seg_pos..])) =>
+            {
                 self.seen_non_ws = true;
                 self.array_line = self.line;
                 self.array_col = self.col;
@@ -707,6 +779,18 @@ fn push_capped(acc: &mut Vec<u8>, overflow: &mut bool, max: usize, bytes: &[u8])
     } else {
         acc.extend_from_slice(bytes);
     }
+}
+
+/// `kubectl logs --prefix` puts `[pod/NAME/CONTAINER] ` in front of a line: text, not an array.
+fn is_bracket_prefix(line: &[u8]) -> bool {
+    let Some(inner) = line.strip_prefix(b"[") else {
+        return false;
+    };
+    let word = inner
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
+        .count();
+    word > 0 && inner.get(word) == Some(&b'/') && inner[0].is_ascii_alphabetic()
 }
 
 fn is_ws(b: u8) -> bool {

@@ -26,9 +26,10 @@ mod framer;
 mod input;
 mod plain;
 mod reader;
+mod shapes;
 
 pub use deadletter::DeadLetterWriter;
-pub use error::{Incomplete, IngestError, Rejected};
+pub use error::{Incomplete, IngestError, NonAlert, Rejected};
 pub use framer::DEFAULT_MAX_VALUE_BYTES;
 pub use input::{open_input, Input, Progress};
 pub use plain::parse_plain_line;

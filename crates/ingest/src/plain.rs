@@ -6,7 +6,7 @@
 //! message. The `key=value` pairs of the message become `output_fields` under Falco's field
 //! names, through the table in `data/plain_fields.txt`.
 
-use crate::error::IngestError;
+use crate::error::{IngestError, NonAlert};
 use fa_model::alert::parse_time;
 use fa_model::{Alert, FieldMap, InputFormat, Priority};
 use serde_json::Value;
@@ -80,37 +80,160 @@ fn map_key(key: &str) -> (String, Kind) {
     (key.to_string(), Kind::Text)
 }
 
-/// Read one plain-text Falco alert line.
+/// Read one plain-text Falco alert line, in any of the envelopes it may come in (syslog and
+/// journal prefixes, `kubectl logs --timestamps`/`--prefix`, CRI and Docker container logs,
+/// `docker compose logs`; see the crate docs).
 ///
-/// Accepts `<time>: <Priority> <message>` where time is RFC 3339 (Falco writes `+0000`) or
-/// `HH:MM:SS[.fraction]`. A full timestamp goes to `time`; a time of day alone is kept as text
-/// in `extra["time_text"]`. `output` is the whole line; `rule` stays empty.
+/// Falco's own text is `<time>: <Priority> <message>` where time is RFC 3339 (Falco writes
+/// `+0000`) or `HH:MM:SS[.fraction]` (optionally with a zone). A full timestamp goes to
+/// `time`; a time of day alone is kept as text in `extra["time_text"]`. `output` is Falco's
+/// text without the envelope; `rule` stays empty for a later stage to recover.
+///
+/// Pasted alerts often lose their start: `<Priority> <message>` is read with an unknown time,
+/// and a bare `<message>` with both time and priority unknown, but only when it carries
+/// Falco's `key=value` fields (otherwise any line of prose would pass for an alert).
 pub fn parse_plain_line(line: &str) -> Result<Alert, IngestError> {
-    let text = line.trim();
-    let (head, rest) = text
-        .split_once(": ")
-        .ok_or_else(|| IngestError::UnrecognisedLine("no `<time>: ` prefix".into()))?;
-    let mut alert = Alert::default();
-    if looks_like_time_of_day(head) {
-        alert
-            .extra
-            .insert("time_text".into(), Value::String(head.to_string()));
-    } else if head.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        alert.time = Some(parse_time(head).ok_or_else(|| {
-            IngestError::UnrecognisedLine(format!("`{}` is not a timestamp", shown(head)))
-        })?);
-    } else {
-        return Err(IngestError::UnrecognisedLine("no `<time>: ` prefix".into()));
+    crate::shapes::parse_text_line(line, 1)
+}
+
+/// Falco's text output, envelopes already removed.
+pub(crate) fn parse_falco_text(text: &str) -> Result<Alert, IngestError> {
+    let text = text.trim();
+    if let Some(rest) = strip_falco_log_time(text) {
+        // Falco's own log line. Falco writes some of them without a newline, so an alert may
+        // follow on the same line: read it when there is one.
+        return match embedded_alert(rest) {
+            Some(at) => parse_falco_text(&rest[at..]),
+            None => Err(IngestError::NotAnAlert(NonAlert::FalcoLog)),
+        };
     }
-    let (word, message) = rest.split_once(' ').unwrap_or((rest, ""));
-    let priority: Priority = word.parse().map_err(|_| {
-        IngestError::UnrecognisedLine(format!("`{}` is not a Falco priority", shown(word)))
-    })?;
-    alert.priority = Some(priority);
-    alert.output = Some(text.to_string());
+    if is_statistics(text) {
+        return Err(IngestError::NotAnAlert(NonAlert::Statistics));
+    }
+    let mut alert = Alert {
+        format: InputFormat::PlainText,
+        ..Alert::default()
+    };
+    let message = match text.split_once(": ") {
+        Some((head, rest)) if looks_like_time_of_day(head) => {
+            alert
+                .extra
+                .insert("time_text".into(), Value::String(head.to_string()));
+            alert.priority = Some(priority_word(rest)?);
+            alert.output = Some(text.to_string());
+            rest.split_once(' ').map_or("", |(_, m)| m)
+        }
+        Some((head, rest))
+            if head.as_bytes().first().is_some_and(u8::is_ascii_digit) && !head.contains(' ') =>
+        {
+            alert.time = Some(parse_time(head).ok_or_else(|| {
+                IngestError::UnrecognisedLine(format!("`{}` is not a timestamp", shown(head)))
+            })?);
+            if !head.contains('.') && priority_word(rest).is_err() {
+                // With `time_format_iso_8601`, Falco's log lines carry a whole-second time
+                // (alerts carry nanoseconds): `2020-06-01T13:16:08+0000: Loading rules ...`.
+                return Err(IngestError::NotAnAlert(NonAlert::FalcoLog));
+            }
+            alert.priority = Some(priority_word(rest)?);
+            alert.output = Some(text.to_string());
+            rest.split_once(' ').map_or("", |(_, m)| m)
+        }
+        _ => {
+            // No time: `<Priority> <message>` or a bare message.
+            let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+            let (priority, message) = match word.parse::<Priority>() {
+                Ok(p) if !rest.is_empty() => (Some(p), rest.trim_start()),
+                _ => (None, text),
+            };
+            alert.priority = priority;
+            alert.output = Some(message.to_string());
+            message
+        }
+    };
     alert.output_fields = extract_fields(message);
-    alert.format = InputFormat::PlainText;
+    // A rule's output starts with a word; a line starting with `#`, `{` or `$` is something
+    // else that happens to hold `k=v` text.
+    let starts_with_word = message.chars().next().is_some_and(char::is_alphabetic);
+    if alert.priority.is_none() && (alert.output_fields.is_empty() || !starts_with_word) {
+        return Err(IngestError::UnrecognisedLine(
+            "no `<time>: <Priority>` prefix and no `key=value` fields".into(),
+        ));
+    }
     Ok(alert)
+}
+
+fn priority_word(rest: &str) -> Result<Priority, IngestError> {
+    let word = rest.split_once(' ').map_or(rest, |(w, _)| w);
+    word.parse().map_err(|_| {
+        IngestError::UnrecognisedLine(format!("`{}` is not a Falco priority", shown(word)))
+    })
+}
+
+/// Falco's log time `Tue May 21 12:55:58 2019: ` (strftime `%a %b %d %H:%M:%S %Y`; older
+/// versions used ctime, whose day is space-padded). Returns the text after it.
+fn strip_falco_log_time(s: &str) -> Option<&str> {
+    let (head, rest) = s.split_once(": ")?;
+    let mut parts = head.split_whitespace();
+    let (wday, month, day, clock, year) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let ok = parts.next().is_none()
+        && matches!(wday, "Mon" | "Tue" | "Wed" | "Thu" | "Fri" | "Sat" | "Sun")
+        && crate::shapes::is_month(month)
+        && (1..=2).contains(&day.len())
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && looks_like_time_of_day(clock)
+        && year.len() == 4
+        && year.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(rest)
+}
+
+/// Where `HH:MM:SS.fraction: <Priority> ` starts inside a line, if anywhere.
+fn embedded_alert(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(10)).find(|&i| {
+        (i == 0 || !b[i - 1].is_ascii_digit())
+            && b[i].is_ascii_digit()
+            && b[i + 2] == b':'
+            && s.get(i..)
+                .and_then(|t| t.split_once(": "))
+                .is_some_and(|(head, rest)| {
+                    head.contains('.')
+                        && looks_like_time_of_day(head)
+                        && priority_word(rest).is_ok()
+                })
+    })
+}
+
+/// The statistics Falco prints when it stops (falcosecurity/falco
+/// userspace/engine/stats_manager.cpp `stats_manager::format`, userspace/falco/event_drops.cpp):
+/// the headings in data/falco_statistics.txt and their indented `name: count` lines.
+fn is_statistics(text: &str) -> bool {
+    static HEADINGS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let headings = HEADINGS.get_or_init(|| {
+        include_str!("../data/falco_statistics.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    });
+    if headings.iter().any(|h| text.starts_with(h)) {
+        return true;
+    }
+    // `WARNING: 5`, `Terminal shell in container: 3`, `- event drop detected: 0 occurrences`.
+    let Some((name, count)) = text.rsplit_once(": ") else {
+        return false;
+    };
+    let count = count.trim();
+    let count = count.strip_suffix(" occurrences").unwrap_or(count);
+    !name.is_empty()
+        && !name.contains('=')
+        && !count.is_empty()
+        && count.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Attacker-controlled text quoted in an error message: short, and with control characters
@@ -123,8 +246,10 @@ fn shown(s: &str) -> String {
     out
 }
 
-/// `HH:MM:SS` with an optional fraction of up to nine digits.
-fn looks_like_time_of_day(s: &str) -> bool {
+/// `HH:MM:SS` with an optional fraction of up to nine digits and an optional zone (`Z`,
+/// `+0000`, `+00:00`: Falco's ISO 8601 time without its date).
+pub(crate) fn looks_like_time_of_day(s: &str) -> bool {
+    let s = strip_zone(s);
     let b = s.as_bytes();
     if b.len() < 8 || b[2] != b':' || b[5] != b':' {
         return false;
@@ -147,6 +272,24 @@ fn looks_like_time_of_day(s: &str) -> bool {
         }
         _ => false,
     }
+}
+
+fn strip_zone(s: &str) -> &str {
+    if let Some(t) = s.strip_suffix('Z') {
+        return t;
+    }
+    let b = s.as_bytes();
+    for len in [5, 6] {
+        if b.len() > len + 8 {
+            let (head, zone) = s.split_at(s.len() - len);
+            let z = zone.as_bytes();
+            let digits = z[1..].iter().filter(|c| c.is_ascii_digit()).count();
+            if matches!(z[0], b'+' | b'-') && digits == 4 && (len == 5 || z[3] == b':') {
+                return head;
+            }
+        }
+    }
+    s
 }
 
 /// A key at `s[i..]`: `[a-z_][A-Za-z0-9_.]*` with an optional `[index]`, followed by `=`.
@@ -187,8 +330,9 @@ fn pairs_start(msg: &str) -> Option<(usize, bool)> {
             return Some((i + 3, false));
         }
     }
-    (1..b.len())
-        .find(|&i| b[i - 1] == b' ' && key_at(b, i).is_some())
+    // A message may be nothing but pairs (`Warning user=vagrant process=touch ...`).
+    (0..b.len())
+        .find(|&i| (i == 0 || b[i - 1] == b' ') && key_at(b, i).is_some())
         .map(|i| (i, false))
 }
 
@@ -349,7 +493,15 @@ mod tests {
     fn rejects_lines_that_are_not_alerts() {
         for line in [
             "Thu May  7 18:54:10 2024: Falco version: 0.37.1",
-            "2024-05-07T18:54:19+0000: Loud something",
+            "Events detected: 12",
+            "   Terminal shell in container: 3",
+            "   - event drop detected: 0 occurrences",
+        ] {
+            let e = parse_plain_line(line).unwrap_err();
+            assert!(matches!(e, IngestError::NotAnAlert(_)), "{line}: {e}");
+        }
+        for line in [
+            "2024-05-07T18:54:19.1+0000: Loud something",
             "hello world",
             "2024-99-99T00:00:00+0000: Warning x",
         ] {

@@ -2,7 +2,7 @@
 
 use crate::error::{IngestError, Rejected};
 use crate::framer::{FrameKind, Framer, DEFAULT_MAX_VALUE_BYTES};
-use crate::plain::parse_plain_line;
+use crate::shapes::{json_envelope, parse_text_line};
 use fa_model::Alert;
 use serde_json::Value;
 use std::io::BufRead;
@@ -47,6 +47,12 @@ impl<R: BufRead> AlertReader<R> {
     pub fn line(&self) -> u64 {
         self.framer.line()
     }
+
+    /// Blank (empty or whitespace-only) lines skipped so far between records. They are not
+    /// records, so they are neither alerts nor dead letters; this count accounts for them.
+    pub fn blank_lines(&self) -> u64 {
+        self.framer.blank_lines()
+    }
 }
 
 impl<R: BufRead> std::iter::FusedIterator for AlertReader<R> {}
@@ -68,9 +74,11 @@ impl<R: BufRead> Iterator for AlertReader<R> {
                     self.framer.decline();
                     continue;
                 }
-                FrameKind::Json => parse_json(bytes, line, col),
+                // A value that is not an alert may be a container or journal record holding one.
+                FrameKind::Json => parse_json(bytes, line, col)
+                    .or_else(|e| json_envelope(bytes, line).unwrap_or(Err(e))),
                 FrameKind::Text => match std::str::from_utf8(bytes) {
-                    Ok(s) => parse_plain_line(s),
+                    Ok(s) => parse_text_line(s, line),
                     Err(e) => Err(IngestError::InvalidUtf8 {
                         offset: e.valid_up_to(),
                     }),

@@ -54,7 +54,7 @@ fn stdin_dash_reads_standard_input() {
     let input = "{\"rule\":\"a\",\"priority\":\"Notice\"}\nnot an alert\n{\"rule\":\"b\",\"priority\":\"Debug\"}\n";
     assert_eq!(
         run_child(input.as_bytes()),
-        r#"RESULT name=<stdin> gzip=false ok=2 bad=["<stdin>:2: not a Falco alert line (no `<time>: ` prefix); expected JSON or `<time>: <Priority> <message>`"]"#
+        r#"RESULT name=<stdin> gzip=false ok=2 bad=["<stdin>:2: not a Falco alert line (no `<time>: <Priority>` prefix and no `key=value` fields); expected JSON or `<time>: <Priority> <message>`"]"#
     );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(input.as_bytes()).unwrap();

@@ -3,6 +3,7 @@
 
 mod enrich;
 mod matcher;
+pub mod recover;
 pub mod schema;
 
 pub(crate) use enrich::is_placeholder;
@@ -53,6 +54,10 @@ const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "kb/rules/okta_rules.toml",
         include_str!("../../../../kb/rules/okta_rules.toml"),
+    ),
+    (
+        "kb/rules/removed_rules.toml",
+        include_str!("../../../../kb/rules/removed_rules.toml"),
     ),
 ];
 const BUILTIN_BENIGN: &str = include_str!("../../../../kb/benign.toml");
@@ -117,6 +122,7 @@ impl KnowledgeBase {
     pub fn load(user_dirs: &[PathBuf]) -> Result<KnowledgeBase, KbError> {
         let mitre: MitreFile = parse_toml("kb/mitre.toml", BUILTIN_MITRE)?;
         let fallback: FallbackFile = parse_toml("kb/fallback.toml", BUILTIN_FALLBACK)?;
+        recover::builtin_aliases()?;
         let mut kb = KnowledgeBase {
             rules: Vec::new(),
             index: HashMap::new(),
@@ -269,6 +275,16 @@ impl KnowledgeBase {
                     self.hints.push((h.trim().to_lowercase(), i));
                 }
             }
+        }
+        // Old names and every upstream version's output text (kb/aliases.toml); checked to
+        // parse in `load`.
+        if let Ok(table) = recover::builtin_aliases() {
+            recover::add_aliases(
+                table,
+                &mut self.index,
+                &mut self.index_folded,
+                &mut self.hints,
+            );
         }
         // Longest hint first so a specific message wins over a prefix of it.
         self.hints
