@@ -176,7 +176,12 @@ pub struct Engine {
     evicted_top: Vec<ClusterSummary>,
     /// The earliest alert time of the run: since when prevalence has been watching.
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
+    attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
 }
+
+/// Entities whose attack evidence the engine remembers at most.
+const ATTACK_SEEN_CAP: usize = 10_000;
 
 /// Evicted clusters remembered for the summary.
 const EVICTED_TOP: usize = 20;
@@ -209,6 +214,7 @@ impl Engine {
             stats: RunStats::default(),
             evicted_top: Vec::new(),
             observed_since: None,
+            attack_seen: HashMap::new(),
         }
     }
 
@@ -241,16 +247,32 @@ impl Engine {
         if escalation.is_some() {
             extra.prevalence.mark_escalated();
         }
+        // Without times (plain-text alerts) the stream order stands for the window.
+        let window = self.cfg.window;
+        let nearby = self
+            .attack_seen
+            .get(&entity)
+            .filter(|(t, _)| match (t, alert.time) {
+                (Some(t), Some(now)) => now >= *t && now - *t <= window,
+                _ => true,
+            })
+            .map(|(_, what)| what.clone());
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
             prevalence: Some(extra.prevalence.view(self.observed_since)),
+            entity_attack_evidence: nearby,
             ..Default::default()
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
         let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
-        if judged.attack_evidence {
+        if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
+            if self.attack_seen.len() >= ATTACK_SEEN_CAP && !self.attack_seen.contains_key(&entity)
+            {
+                self.attack_seen.clear();
+            }
+            self.attack_seen.insert(entity.clone(), (alert.time, what));
         }
         let verdict = judged.verdict;
 

@@ -61,6 +61,12 @@ pub struct EvidenceEntry {
     pub unless: Option<String>,
     #[serde(default)]
     pub when: Vec<WhenEntry>,
+    /// Conditions that must all hold (same form as `when`).
+    #[serde(default)]
+    pub require: Vec<WhenEntry>,
+    /// Patterns for the `output` message when they differ from `all` (which read field values).
+    #[serde(default)]
+    pub output_all: Option<Vec<String>>,
     #[serde(default)]
     pub scope: Option<Scope>,
 }
@@ -123,8 +129,38 @@ pub struct Evidence {
     rest: Vec<Regex>,
     unless: Option<Regex>,
     when: Vec<When>,
+    require: Vec<When>,
+    /// Patterns after the first for the output message (`output_all`, else `rest`).
+    out_rest: Option<Vec<Regex>>,
     /// Bit per field it reads.
     field_mask: u64,
+}
+
+impl Evidence {
+    /// The first pattern read from the output message.
+    fn output_first(&self) -> &str {
+        match &self.entry.output_all {
+            Some(v) if !v.is_empty() => &v[0],
+            _ => &self.entry.all[0],
+        }
+    }
+}
+
+impl When {
+    /// Holds on the alert's field, or (reading the message) on the message's stand-in.
+    fn holds(&self, alert: &Alert, from_output: bool) -> bool {
+        match alert.field(&self.field) {
+            Some(v) => self.regex.is_match(&v),
+            None => {
+                from_output
+                    && self
+                        .output
+                        .as_ref()
+                        .zip(alert.message())
+                        .is_some_and(|(r, m)| r.is_match(m))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -215,17 +251,34 @@ impl EvidenceSet {
                 .collect::<Result<Vec<_>, _>>()?;
             compile(&e.all[0])?;
             let unless = e.unless.as_deref().map(compile).transpose()?;
-            let when = e
-                .when
-                .iter()
-                .map(|w| {
-                    Ok(When {
-                        field: w.field.clone(),
-                        regex: compile(&w.regex)?,
-                        output: w.output.as_deref().map(compile).transpose()?,
+            let conds = |list: &[WhenEntry]| {
+                list.iter()
+                    .map(|w| {
+                        Ok(When {
+                            field: w.field.clone(),
+                            regex: compile(&w.regex)?,
+                            output: w.output.as_deref().map(compile).transpose()?,
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, EvidenceError>>()?;
+                    .collect::<Result<Vec<_>, EvidenceError>>()
+            };
+            let when = conds(&e.when)?;
+            let require = conds(&e.require)?;
+            let out_rest = match &e.output_all {
+                Some(v) if v.is_empty() => {
+                    return Err(entry_err(file, &id, "`output_all` is empty"))
+                }
+                Some(v) => {
+                    compile(&v[0])?;
+                    Some(
+                        v[1..]
+                            .iter()
+                            .map(|p| compile(p))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    )
+                }
+                None => None,
+            };
             let mut field_mask = 0u64;
             for f in expand(&e.fields) {
                 let i = match field_names.iter().position(|x| x == f) {
@@ -253,6 +306,8 @@ impl EvidenceSet {
                 rest,
                 unless,
                 when,
+                require,
+                out_rest,
                 field_mask,
             });
         }
@@ -284,7 +339,7 @@ impl EvidenceSet {
             Some(FieldSet {
                 field: "output".into(),
                 bit: 0,
-                set: RegexSet::new(out_members.iter().map(|&k| &entries[k].entry.all[0]))
+                set: RegexSet::new(out_members.iter().map(|&k| entries[k].output_first()))
                     .map_err(set_err)?,
                 entries: out_members,
             })
@@ -336,26 +391,21 @@ impl EvidenceSet {
     /// The rest of entry `k` over `value`: its other patterns, `unless`, `when` and scope.
     fn holds(&self, k: usize, alert: &Alert, value: &str, from_output: bool) -> bool {
         let e = &self.entries[k];
-        if !e.rest.iter().all(|r| r.is_match(value)) {
+        let rest = match (&e.out_rest, from_output) {
+            (Some(r), true) => r,
+            _ => &e.rest,
+        };
+        if !rest.iter().all(|r| r.is_match(value)) {
             return false;
         }
         if e.unless.as_ref().is_some_and(|u| u.is_match(value)) {
             return false;
         }
-        if !e.when.is_empty() {
-            let ok = e.when.iter().any(|w| match alert.field(&w.field) {
-                Some(v) => w.regex.is_match(&v),
-                None => {
-                    from_output
-                        && w.output
-                            .as_ref()
-                            .zip(alert.message())
-                            .is_some_and(|(r, m)| r.is_match(m))
-                }
-            });
-            if !ok {
-                return false;
-            }
+        if !e.when.is_empty() && !e.when.iter().any(|w| w.holds(alert, from_output)) {
+            return false;
+        }
+        if !e.require.iter().all(|w| w.holds(alert, from_output)) {
+            return false;
         }
         if e.entry.scope == Some(Scope::Container) && on_host(alert) {
             return false;
@@ -518,6 +568,12 @@ mod tests {
         ("cron-write-command", "sh -c (crontab -l; echo '@reboot /tmp/x') | crontab -", "crontab -l"),
         ("cron-edit", "crontab -e", "crontab -l"),
         ("history-tampering", "bash -c history -c", "bash -c history | tail"),
+        ("kubectl-privileged-pod-override", "kubectl run r00t --restart=Never -ti --rm --image lol --overrides {\"spec\":{\"hostPID\": true}}", "kubectl run web --image nginx --overrides {\"spec\":{\"serviceAccountName\":\"web\"}}"),
+        ("nsenter-host-shell", "kubectl run r00t --image lol --overrides {\"spec\":{\"containers\":[{\"command\":[\"nsenter\",\"--mount=/proc/1/ns/mnt\",\"--\",\"/bin/bash\"]}]}}", "kubectl get pods -o json"),
+        ("private-key-search", "find / -name id_rsa", "find /var/www -name '*.php'"),
+        ("private-key-search", "grep -ri 'BEGIN RSA PRIVATE' /home", "grep -i error /var/log/app.log"),
+        ("sudoedit-baron-samedit", "sudoedit -s \\ id", "sudoedit /etc/hosts"),
+        ("path-traversal", "cat ../../../../etc/passwd", "cat ../README.md"),
         ("history-tampering", "sh -c unset HISTFILE", "sh -c echo $HISTFILE"),
     ];
 
@@ -563,6 +619,22 @@ mod tests {
                 assert!(covered.contains(e.id.as_str()), "no case for {}", e.id);
             }
         }
+    }
+
+    #[test]
+    fn a_shell_with_its_standard_streams_on_a_socket() {
+        let f = alert(json!({"proc.name": "bash", "fd.num": 1, "fd.type": "ipv4"}));
+        assert_eq!(ids(&f), vec!["shell-stdio-on-socket"]);
+        let file = alert(json!({"proc.name": "bash", "fd.num": 1, "fd.type": "file"}));
+        assert!(ids(&file).is_empty());
+        let server = alert(json!({"proc.name": "nginx", "fd.num": 1, "fd.type": "ipv4"}));
+        assert!(ids(&server).is_empty());
+        let text = text_alert("Warning Reverse shell connection (user=root process=bash parent=bash cmdline=bash terminal=34816 fd.name=172.17.0.2:50190->34.204.205.146:1234 fd.num=1 fd.type=ipv4)");
+        assert_eq!(ids(&text), vec!["shell-stdio-on-socket"]);
+        let text_fd7 = text_alert(
+            "Warning Outbound connection (user=root process=bash fd.num=7 fd.type=ipv4)",
+        );
+        assert!(ids(&text_fd7).is_empty());
     }
 
     #[test]
@@ -642,6 +714,15 @@ mod tests {
         let ctr =
             alert(json!({"proc.cmdline": "mount /dev/sda1 /mnt", "container.id": "e2305ecd8227"}));
         assert_eq!(ids(&ctr), vec!["host-disk-mount"]);
+    }
+
+    #[test]
+    fn falco_placeholders_in_a_message_are_not_redirections() {
+        // `<NA>` ends in `>`: it must not read as a redirect into the path that follows.
+        let a = text_alert("Warning Shell history had been deleted or renamed (user=root type=unlink command=zsh fd.name=<NA> name=<NA> path=/root/.zsh_history.LOCK oldpath=<NA> host (id=host))");
+        assert!(ids(&a).is_empty(), "{:?}", ids(&a));
+        let b = text_alert("Error File below /etc opened for writing (user=root command=vi parent=<NA> file=/etc/sudoers program=vi)");
+        assert!(ids(&b).is_empty(), "{:?}", ids(&b));
     }
 
     #[test]

@@ -41,97 +41,27 @@ pub(crate) struct FactDef {
 }
 
 /// Every fact, in evaluation order.
+#[rustfmt::skip]
 pub(crate) const FACTS: &[FactDef] = &[
-    FactDef {
-        id: "benign_test",
-        eval: benign_test,
-        benign: true,
-    },
-    FactDef {
-        id: "benign_housekeeping",
-        eval: benign_housekeeping,
-        benign: true,
-    },
-    FactDef {
-        id: "benign_allowlist",
-        eval: benign_allowlist,
-        benign: true,
-    },
-    FactDef {
-        id: "benign_other",
-        eval: benign_other,
-        benign: true,
-    },
-    FactDef {
-        id: "attack_evidence",
-        eval: attack_evidence,
-        benign: false,
-    },
-    FactDef {
-        id: "privileged_container",
-        eval: privileged_container,
-        benign: false,
-    },
-    FactDef {
-        id: "root_user",
-        eval: root_user,
-        benign: false,
-    },
-    FactDef {
-        id: "interactive_terminal",
-        eval: interactive_terminal,
-        benign: false,
-    },
-    FactDef {
-        id: "sensitive_namespace",
-        eval: sensitive_namespace,
-        benign: false,
-    },
-    FactDef {
-        id: "shell_under_service",
-        eval: shell_under_service,
-        benign: false,
-    },
-    FactDef {
-        id: "network_tool",
-        eval: network_tool,
-        benign: false,
-    },
-    FactDef {
-        id: "mutable_image_tag",
-        eval: mutable_image_tag,
-        benign: false,
-    },
-    FactDef {
-        id: "repeated",
-        eval: repeated,
-        benign: false,
-    },
-    FactDef {
-        id: "escalating_incident",
-        eval: escalating_incident,
-        benign: false,
-    },
-    FactDef {
-        id: "rule_excluded_upstream",
-        eval: rule_excluded_upstream,
-        benign: true,
-    },
-    FactDef {
-        id: "rule_excluded_user",
-        eval: rule_excluded_user,
-        benign: true,
-    },
-    FactDef {
-        id: "prevalence_new",
-        eval: prevalence_new,
-        benign: false,
-    },
-    FactDef {
-        id: "prevalence_routine",
-        eval: prevalence_routine,
-        benign: true,
-    },
+    FactDef { id: "benign_test",            eval: benign_test,            benign: true },
+    FactDef { id: "benign_housekeeping",    eval: benign_housekeeping,    benign: true },
+    FactDef { id: "benign_allowlist",       eval: benign_allowlist,       benign: true },
+    FactDef { id: "benign_other",           eval: benign_other,           benign: true },
+    FactDef { id: "attack_evidence",        eval: attack_evidence,        benign: false },
+    FactDef { id: "privileged_container",   eval: privileged_container,   benign: false },
+    FactDef { id: "root_user",              eval: root_user,              benign: false },
+    FactDef { id: "interactive_terminal",   eval: interactive_terminal,   benign: false },
+    FactDef { id: "sensitive_namespace",    eval: sensitive_namespace,    benign: false },
+    FactDef { id: "shell_under_service",    eval: shell_under_service,    benign: false },
+    FactDef { id: "network_tool",           eval: network_tool,           benign: false },
+    FactDef { id: "mutable_image_tag",      eval: mutable_image_tag,      benign: false },
+    FactDef { id: "repeated",               eval: repeated,               benign: false },
+    FactDef { id: "escalating_incident",    eval: escalating_incident,    benign: false },
+    FactDef { id: "entity_attack_evidence", eval: entity_attack_evidence, benign: false },
+    FactDef { id: "rule_excluded_upstream", eval: rule_excluded_upstream, benign: true },
+    FactDef { id: "rule_excluded_user",     eval: rule_excluded_user,     benign: true },
+    FactDef { id: "prevalence_new",         eval: prevalence_new,         benign: false },
+    FactDef { id: "prevalence_routine",     eval: prevalence_routine,     benign: true },
 ];
 
 /// Bind the `[[fact]]` entries to the table: every fact needs exactly one entry and every entry
@@ -371,6 +301,16 @@ fn repeated(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 fn escalating_incident(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
     if let Some(desc) = &s.ctx.escalating_incident {
         r.add(Some("incident"), || desc.clone(), b.weight);
+    }
+}
+
+fn entity_attack_evidence(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
+    if let Some(desc) = &s.ctx.entity_attack_evidence {
+        r.add(
+            Some("incident"),
+            || format!("an earlier alert on the same workload within the correlation window carried attack evidence: {desc}"),
+            b.weight,
+        );
     }
 }
 
@@ -725,6 +665,18 @@ mod tests {
         };
         assert_eq!(run("repeated", &alert(json!({})), &many).len(), 1);
         assert!(run("repeated", &alert(json!({})), &ctx()).is_empty());
+    }
+
+    #[test]
+    fn entity_attack_evidence_from_the_context() {
+        let c = Context {
+            entity_attack_evidence: Some("a reverse shell".into()),
+            ..ctx()
+        };
+        let got = run("entity_attack_evidence", &alert(json!({})), &c);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].text.contains("a reverse shell"));
+        assert!(run("entity_attack_evidence", &alert(json!({})), &ctx()).is_empty());
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Context {
     pub rule_checks: Vec<crate::rulecheck::RuleCheck>,
     /// The activity's history (within a run, or from the store); `None` = not known.
     pub prevalence: Option<Prevalence>,
+    /// Set when an earlier alert on the same container/pod/host, within the correlation
+    /// window, carried attack evidence: a description of it.
+    pub entity_attack_evidence: Option<String>,
 }
 
 /// Reasons as they are found. Without `explain` only the score is kept: the engine judges
@@ -139,9 +142,9 @@ pub fn judge_score(
 #[derive(Debug, Clone)]
 pub struct Judgement {
     pub verdict: Verdict,
-    /// Attack evidence (kb/evidence.toml, at least `thresholds.attack_evidence`) held: the
-    /// engine remembers it in the activity's prevalence record.
-    pub attack_evidence: bool,
+    /// Attack evidence (kb/evidence.toml, at least `thresholds.attack_evidence`) held: what the
+    /// heaviest says. The engine remembers it for the activity and for its container/pod/host.
+    pub attack_evidence: Option<String>,
 }
 
 /// [`judge`] (`explain`) or [`judge_score`] (not), with what else the engine needs.
@@ -167,7 +170,15 @@ pub fn judge_with(
             score: (reasons.score * 100.0).round() / 100.0,
             reasons: reasons.list,
         },
-        attack_evidence: subject.attack,
+        attack_evidence: subject
+            .attack
+            .then(|| {
+                subject
+                    .evidence
+                    .first()
+                    .map(|h| h.evidence.entry.about.clone())
+            })
+            .flatten(),
     }
 }
 
