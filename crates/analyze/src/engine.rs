@@ -6,7 +6,7 @@ use crate::fingerprint::{fingerprint, Fingerprint};
 use crate::incident::{incident_report, IncidentTracker};
 use crate::kb::{KbError, KnowledgeBase, Rule};
 use crate::scoring::Scoring;
-use crate::verdict::{judge, raise, Context};
+use crate::verdict::{judge, raise, Context, PrevalenceEntry};
 use crate::{describe, tune};
 use chrono::Duration;
 use fa_model::{
@@ -160,6 +160,8 @@ impl RunStats {
 #[derive(Debug, Clone, Default)]
 struct ClusterExtra {
     escalation: Option<String>,
+    /// The activity's history in this run (bounded with the cluster table).
+    prevalence: PrevalenceEntry,
 }
 
 /// A stream of alerts through knowledge, verdicts, de-duplication and incidents.
@@ -172,7 +174,14 @@ pub struct Engine {
     pub stats: RunStats,
     /// The largest evicted clusters, so the summary still shows them.
     evicted_top: Vec<ClusterSummary>,
+    /// The earliest alert time of the run: since when prevalence has been watching.
+    observed_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
+    attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
 }
+
+/// Entities whose attack evidence the engine remembers at most.
+const ATTACK_SEEN_CAP: usize = 10_000;
 
 /// Evicted clusters remembered for the summary.
 const EVICTED_TOP: usize = 20;
@@ -204,6 +213,8 @@ impl Engine {
             cfg,
             stats: RunStats::default(),
             evicted_top: Vec::new(),
+            observed_since: None,
+            attack_seen: HashMap::new(),
         }
     }
 
@@ -228,17 +239,42 @@ impl Engine {
         let existing = self.clusters.get(&fp).map(|c| c.count);
         let first = existing.is_none();
         let need_report = self.cfg.every_alert || (first && self.cfg.keep_reports);
+        if let Some(t) = alert.time {
+            self.observed_since = Some(self.observed_since.map_or(t, |s| s.min(t)));
+        }
+        let extra = self.extra.entry(fp).or_default();
+        extra.prevalence.observe(&alert);
+        if escalation.is_some() {
+            extra.prevalence.mark_escalated();
+        }
+        // Without times (plain-text alerts) the stream order stands for the window.
+        let window = self.cfg.window;
+        let nearby = self
+            .attack_seen
+            .get(&entity)
+            .filter(|(t, _)| match (t, alert.time) {
+                (Some(t), Some(now)) => now >= *t && now - *t <= window,
+                _ => true,
+            })
+            .map(|(_, what)| what.clone());
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
+            prevalence: Some(extra.prevalence.view(self.observed_since)),
+            entity_attack_evidence: nearby,
             ..Default::default()
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
-        let verdict = if need_report {
-            a.verdict(&alert, rule, &ctx)
-        } else {
-            crate::verdict::judge_score(&a.kb, &a.scoring, &alert, rule, &ctx)
-        };
+        let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
+        if let Some(what) = judged.attack_evidence {
+            extra.prevalence.mark_escalated();
+            if self.attack_seen.len() >= ATTACK_SEEN_CAP && !self.attack_seen.contains_key(&entity)
+            {
+                self.attack_seen.clear();
+            }
+            self.attack_seen.insert(entity.clone(), (alert.time, what));
+        }
+        let verdict = judged.verdict;
 
         self.stats.alerts += 1;
         self.stats.verdicts.add(verdict.kind);
@@ -281,7 +317,9 @@ impl Engine {
                 }
             }
             kept_alert = own;
-            self.extra.insert(fp, ClusterExtra { escalation });
+            if let Some(x) = self.extra.get_mut(&fp) {
+                x.escalation = escalation;
+            }
         } else {
             self.clusters.touch(fp, alert.time, verdict.kind);
             if self.cfg.every_alert && self.cfg.emit_alerts {
@@ -319,6 +357,7 @@ impl Engine {
         let ctx = Context {
             cluster_count: c.count,
             escalating_incident: extra.escalation,
+            prevalence: Some(extra.prevalence.view(self.observed_since)),
             ..Default::default()
         };
         let v = a.verdict(&c.alert, rule, &ctx);

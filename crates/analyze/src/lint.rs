@@ -127,9 +127,106 @@ fn lint_rule(r: &Rule, out: &mut Vec<LintFinding>) {
     }
 }
 
-/// Every finding for the loaded knowledge base (built-in plus user directories).
-pub fn lint(kb: &KnowledgeBase) -> Vec<LintFinding> {
+/// Findings for a verdict evidence file (kb/evidence.toml): every entry has an id, a positive
+/// weight, a source, an ATT&CK technique and known fields; ids are unique; every regex compiles.
+pub fn lint_evidence(file: &str, text: &str) -> Vec<LintFinding> {
     let mut out = Vec::new();
+    let mut push = |id: &str, field: &str, message: String| {
+        out.push(LintFinding {
+            location: format!("{file}: {id}"),
+            field: field.to_string(),
+            message,
+        })
+    };
+    let entries = match crate::verdict::read_entries(file, text) {
+        Ok(e) => e,
+        Err(e) => {
+            push("-", "file", e.to_string());
+            return out;
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for e in &entries {
+        let id = e.id.as_str();
+        if let Err(m) = crate::verdict::check_entry(e) {
+            push(id, "entry", m);
+        }
+        if !seen.insert(id) {
+            push(id, "id", "duplicate id".into());
+        }
+        let technique_ok = e.technique.len() >= 5
+            && e.technique.starts_with('T')
+            && e.technique[1..]
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !technique_ok {
+            push(
+                id,
+                "technique",
+                format!("`{}` is not an ATT&CK technique id", e.technique),
+            );
+        }
+        for f in &e.fields {
+            if !known_field(f) && !crate::verdict::is_pseudo_field(f) {
+                push(id, "fields", format!("`{f}` is not a Falco field"));
+            }
+        }
+        for w in &e.when {
+            if !known_field(&w.field) {
+                push(id, "when", format!("`{}` is not a Falco field", w.field));
+            }
+        }
+        let patterns = e
+            .all
+            .iter()
+            .map(|p| ("all", p.as_str()))
+            .chain(e.unless.iter().map(|p| ("unless", p.as_str())))
+            .chain(e.when.iter().map(|w| ("when", w.regex.as_str())))
+            .chain(
+                e.when
+                    .iter()
+                    .filter_map(|w| w.output.as_deref())
+                    .map(|p| ("when", p)),
+            );
+        for (field, p) in patterns {
+            if let Err(err) = regex::Regex::new(p) {
+                push(id, field, format!("regex does not compile: {err}"));
+            }
+        }
+    }
+    out
+}
+
+/// Findings for the verdict facts of a scoring file (kb/scoring.toml `[[fact]]`): each has an
+/// id, a weight and a source, ids are unique and each has its evaluator.
+pub fn lint_scoring(file: &str, text: &str) -> Vec<LintFinding> {
+    match crate::scoring::Scoring::parse(file, text) {
+        Ok(s) => s
+            .facts
+            .iter()
+            .filter(|f| f.about.trim().is_empty())
+            .map(|f| LintFinding {
+                location: format!("{file}: {}", f.id),
+                field: "about".into(),
+                message: "no `about` text".into(),
+            })
+            .collect(),
+        Err(e) => vec![LintFinding {
+            location: file.to_string(),
+            field: "fact".into(),
+            message: e.to_string(),
+        }],
+    }
+}
+
+/// Every finding for the loaded knowledge base (built-in plus user directories) and the
+/// built-in verdict data.
+pub fn lint(kb: &KnowledgeBase) -> Vec<LintFinding> {
+    let mut out = lint_evidence("kb/evidence.toml", crate::verdict::EVIDENCE_TEXT);
+    out.extend(lint_scoring(
+        "kb/scoring.toml",
+        crate::scoring::BUILTIN_TEXT,
+    ));
     for r in kb.rules() {
         lint_rule(r, &mut out);
     }
@@ -160,4 +257,77 @@ pub fn lint(kb: &KnowledgeBase) -> Vec<LintFinding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENTRY: &str = r#"
+[[evidence]]
+id = "x"
+group = "g"
+weight = 2.0
+technique = "T1059.004"
+source = "https://attack.mitre.org/techniques/T1059/004/"
+about = "a"
+fields = ["proc.cmdline", "proc.aname[*]"]
+all = ['bash -i']
+"#;
+
+    #[test]
+    fn a_sound_evidence_entry_has_no_findings() {
+        assert!(lint_evidence("e.toml", ENTRY).is_empty());
+    }
+
+    #[test]
+    fn evidence_lint_names_each_problem() {
+        let bad = ENTRY
+            .replace("'bash -i'", "'(bash'")
+            .replace("proc.cmdline", "proc.cmdlinez")
+            .replace("T1059.004", "exec")
+            .replace(
+                "source = \"https://attack.mitre.org/techniques/T1059/004/\"",
+                "source = \"\"",
+            );
+        let twice = format!("{bad}{ENTRY}");
+        let found: Vec<String> = lint_evidence("e.toml", &twice)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        for needle in [
+            "does not compile",
+            "proc.cmdlinez",
+            "ATT&CK",
+            "no source",
+            "duplicate",
+        ] {
+            assert!(
+                found.iter().any(|f| f.contains(needle)),
+                "{needle}: {found:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scoring_lint_reports_a_fact_without_evaluator_or_source() {
+        let text = crate::scoring::BUILTIN_TEXT;
+        assert!(lint_scoring("s.toml", text).is_empty());
+        let extra = format!(
+            "{text}\n[[fact]]\nid = \"made_up\"\nweight = 1.0\nsource = \"x\"\nabout = \"y\"\n"
+        );
+        let found = lint_scoring("s.toml", &extra);
+        assert!(
+            found.iter().any(|f| f.message.contains("made_up")),
+            "{found:?}"
+        );
+        let line = "source = \"the user's rules file given with --rules\"";
+        assert!(text.contains(line));
+        let unsourced = text.replacen(line, "source = \" \"", 1);
+        let found = lint_scoring("s.toml", &unsourced);
+        assert!(
+            found.iter().any(|f| f.message.contains("names no source")),
+            "{found:?}"
+        );
+    }
 }

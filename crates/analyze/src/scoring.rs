@@ -1,35 +1,43 @@
-//! Verdict weights and lists, from `kb/scoring.toml` (compiled in; overridable with a file).
+//! Verdict weights and lists, from `kb/scoring.toml` (compiled in; overridable with a file),
+//! and the attack evidence of `kb/evidence.toml`.
 
 use crate::kb::KbError;
+use crate::verdict::facts::{bind, Bound};
+use crate::verdict::{EvidenceSet, FactSpec};
 use fa_model::Priority;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 
 const BUILTIN: &str = include_str!("../../../kb/scoring.toml");
+/// The built-in kb/scoring.toml as written (for `kb lint`).
+pub const BUILTIN_TEXT: &str = BUILTIN;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub malicious: f32,
     pub suspicious: f32,
+    /// Benign evidence makes a verdict benign only below this score.
+    pub benign: f32,
+    /// Evidence at least this heavy is attack evidence: it forbids a benign verdict.
+    pub attack_evidence: f32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Weights {
-    pub benign_test: f32,
-    pub benign_housekeeping: f32,
-    pub benign_other: f32,
-    pub privileged_container: f32,
-    pub root_user: f32,
-    pub interactive_terminal: f32,
-    pub sensitive_namespace: f32,
-    pub shell_under_service: f32,
-    pub network_tool: f32,
-    pub mutable_image_tag: f32,
-    pub repeated: f32,
-    pub escalating_incident: f32,
+pub struct BaseScoring {
+    /// Added to the priority's base for a rule the knowledge base does not know.
     pub unknown_rule: f32,
+}
+
+/// When an activity's history makes it routine or new (`verdict::Prevalence`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrevalenceScoring {
+    pub min_hosts: u32,
+    pub min_workloads: u32,
+    pub min_span_hours: f64,
+    pub new_after_hours: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,8 +71,10 @@ struct Lists {
 struct ScoringFile {
     thresholds: Thresholds,
     priority_base: HashMap<String, f32>,
-    weights: Weights,
+    base: BaseScoring,
+    fact: Vec<FactSpec>,
     repetition: Repetition,
+    prevalence: PrevalenceScoring,
     incident: IncidentScoring,
     lists: Lists,
 }
@@ -72,8 +82,14 @@ struct ScoringFile {
 #[derive(Debug, Clone)]
 pub struct Scoring {
     pub thresholds: Thresholds,
-    pub weights: Weights,
+    pub base: BaseScoring,
+    /// The `[[fact]]` entries as written.
+    pub facts: Vec<FactSpec>,
+    /// Their weights and confidences in the fact table's order.
+    bound: Vec<Bound>,
+    pub evidence: EvidenceSet,
     pub repetition: Repetition,
+    pub prevalence: PrevalenceScoring,
     pub incident: IncidentScoring,
     priority_base: HashMap<Priority, f32>,
     pub shells: HashSet<String>,
@@ -88,7 +104,16 @@ impl Scoring {
         Self::parse("kb/scoring.toml", BUILTIN)
     }
 
+    /// Scoring from `text`, with the built-in attack evidence.
     pub fn parse(file: &str, text: &str) -> Result<Scoring, KbError> {
+        let evidence = EvidenceSet::builtin().map_err(|e| KbError::Parse {
+            file: "kb/evidence.toml".into(),
+            message: e.to_string(),
+        })?;
+        Self::parse_with(file, text, evidence)
+    }
+
+    pub fn parse_with(file: &str, text: &str, evidence: EvidenceSet) -> Result<Scoring, KbError> {
         let f: ScoringFile = toml::from_str(text).map_err(|e| KbError::Parse {
             file: file.to_string(),
             message: e.to_string(),
@@ -110,11 +135,19 @@ impl Scoring {
                 message: format!("priority_base: no value for {missing}"),
             });
         }
+        let bound = bind(&f.fact).map_err(|message| KbError::Parse {
+            file: file.to_string(),
+            message,
+        })?;
         let set = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>();
         Ok(Scoring {
             thresholds: f.thresholds,
-            weights: f.weights,
+            base: f.base,
+            facts: f.fact,
+            bound,
+            evidence,
             repetition: f.repetition,
+            prevalence: f.prevalence,
             incident: f.incident,
             priority_base,
             shells: set(f.lists.shells),
@@ -122,6 +155,14 @@ impl Scoring {
             network_tools: set(f.lists.network_tools),
             sensitive_namespaces: set(f.lists.sensitive_namespaces),
             mutable_tags: set(f.lists.mutable_tags),
+        })
+    }
+
+    /// Weight and confidence of the fact at `index` in the fact table.
+    pub(crate) fn fact_bound(&self, index: usize) -> Bound {
+        self.bound.get(index).copied().unwrap_or(Bound {
+            weight: 0.0,
+            confidence: 0.0,
         })
     }
 
