@@ -4,7 +4,6 @@
 use fa_analyze::kb::KnowledgeBase;
 use fa_model::Alert;
 
-
 fn kb() -> KnowledgeBase {
     KnowledgeBase::builtin().unwrap_or_else(|e| panic!("built-in knowledge base: {e}"))
 }
