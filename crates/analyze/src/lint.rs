@@ -2,9 +2,46 @@
 //! fields, MITRE references well formed, the depth the knowledge base promises must be there,
 //! and every example configuration must pass the validator with zero findings.
 
-use crate::kb::{KnowledgeBase, Rule};
+use crate::kb::{KnowledgeBase, Rule, Signature, SignatureSource};
 use fa_model::Snippet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+
+/// The upstream rules files, compiled in so that `kb lint` can check that a signature's source
+/// names a macro or list that really exists, wherever the binary runs.
+const UPSTREAM_RULES: &[&str] = &[
+    include_str!("../../../kb/upstream/falco_rules.yaml"),
+    include_str!("../../../kb/upstream/falco-incubating_rules.yaml"),
+    include_str!("../../../kb/upstream/falco-sandbox_rules.yaml"),
+    include_str!("../../../kb/upstream/falco-deprecated_rules.yaml"),
+    include_str!("../../../kb/upstream/k8s_audit_rules.yaml"),
+    include_str!("../../../kb/upstream/aws_cloudtrail_rules.yaml"),
+    include_str!("../../../kb/upstream/gcp_auditlog_rules.yaml"),
+    include_str!("../../../kb/upstream/github_rules.yaml"),
+    include_str!("../../../kb/upstream/okta_rules.yaml"),
+];
+
+/// Every `- macro: NAME` and `- list: NAME` declared in the given YAML texts. Upstream files
+/// declare them one per top-level item, so a line scan is enough.
+pub fn upstream_names<'a>(texts: impl IntoIterator<Item = &'a str>) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for text in texts {
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("- ") else {
+                continue;
+            };
+            let name = rest
+                .strip_prefix("macro:")
+                .or_else(|| rest.strip_prefix("list:"));
+            if let Some(n) = name.map(|n| n.trim().trim_matches(['"', '\''])) {
+                if !n.is_empty() {
+                    out.insert(n.to_string());
+                }
+            }
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LintFinding {
@@ -219,6 +256,51 @@ pub fn lint_scoring(file: &str, text: &str) -> Vec<LintFinding> {
     }
 }
 
+/// Signature provenance: every signature's source must be an upstream macro or list that exists
+/// (or a URL, which the schema already requires to be https), and signature ids are unique
+/// within their scope so that a reason can be traced back to one entry.
+fn lint_signature_sources(kb: &KnowledgeBase, out: &mut Vec<LintFinding>) {
+    let known = upstream_names(UPSTREAM_RULES.iter().copied());
+    let mut check = |location: String, field: String, s: &Signature| {
+        if let SignatureSource::Upstream(name) = &s.source {
+            if !known.contains(name) {
+                out.push(LintFinding {
+                    location,
+                    field,
+                    message: format!(
+                        "source `{name}` is not a macro or list in kb/upstream/*.yaml (use its exact name, or a URL)"
+                    ),
+                });
+            }
+        }
+    };
+    for r in kb.rules() {
+        for (i, s) in r.signatures.iter().enumerate() {
+            check(
+                format!("{}: {}", r.origin, r.entry.name),
+                format!("benign[{i}] `{}`", s.id),
+                s,
+            );
+        }
+    }
+    for s in kb.global_signatures() {
+        check("kb/benign.toml".into(), format!("signature `{}`", s.id), s);
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in kb.global_signatures() {
+        *seen.entry(s.id.as_str()).or_default() += 1;
+    }
+    for (id, n) in seen {
+        if n > 1 {
+            out.push(LintFinding {
+                location: "kb/benign.toml".into(),
+                field: format!("signature `{id}`"),
+                message: format!("{n} global signatures share this id"),
+            });
+        }
+    }
+}
+
 /// Every finding for the loaded knowledge base (built-in plus user directories) and the
 /// built-in verdict data.
 pub fn lint(kb: &KnowledgeBase) -> Vec<LintFinding> {
@@ -227,6 +309,7 @@ pub fn lint(kb: &KnowledgeBase) -> Vec<LintFinding> {
         "kb/scoring.toml",
         crate::scoring::BUILTIN_TEXT,
     ));
+    lint_signature_sources(kb, &mut out);
     for r in kb.rules() {
         lint_rule(r, &mut out);
     }

@@ -1,6 +1,6 @@
 //! Compiled benign-signature conditions.
 
-use super::schema::{Condition, SignatureEntry};
+use super::schema::{AttackEvidence, Condition, SignatureEntry, SignatureKind, SignatureSource};
 use fa_model::{Alert, FieldValueExt};
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
@@ -146,7 +146,8 @@ impl Matcher {
 pub struct Signature {
     pub id: String,
     pub reason: String,
-    pub kind: Option<String>,
+    pub source: SignatureSource,
+    pub kind: Option<SignatureKind>,
     /// Rules it is limited to (global signatures only; empty = all).
     pub rules: Vec<String>,
     all: Vec<Matcher>,
@@ -159,6 +160,8 @@ pub struct SignatureMatch<'a> {
     pub id: &'a str,
     pub reason: &'a str,
     pub kind: Option<&'a str>,
+    /// Where the fact behind the signature comes from.
+    pub source: &'a SignatureSource,
     /// (field, value) pairs that satisfied the conditions.
     pub evidence: Vec<(String, String)>,
 }
@@ -181,7 +184,8 @@ impl Signature {
         Ok(Signature {
             id: e.id.clone(),
             reason: e.reason.clone(),
-            kind: e.kind.clone(),
+            source: e.source.clone(),
+            kind: e.kind,
             rules: e.rules.clone(),
             all,
             any,
@@ -207,9 +211,78 @@ impl Signature {
         Some(SignatureMatch {
             id: &self.id,
             reason: &self.reason,
-            kind: self.kind.as_deref(),
+            kind: self.kind.map(SignatureKind::as_str),
+            source: &self.source,
             evidence,
         })
+    }
+}
+
+/// Command-line evidence of an attack that vetoes signatures of some kinds (`[attack_evidence]`
+/// in kb/benign.toml): an agent's image or a controller's identity says who acts, not that what
+/// it runs is harmless, so a reverse shell under an agent's name is never excused.
+#[derive(Debug, Clone, Default)]
+pub struct AttackGuard {
+    kinds: Vec<SignatureKind>,
+    fields: Vec<String>,
+    patterns: Vec<(Regex, String)>,
+}
+
+/// Why a guard vetoed a signature: the field, its value and what the pattern means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veto {
+    pub field: String,
+    pub value: String,
+    pub means: String,
+}
+
+impl AttackGuard {
+    pub fn compile(e: &AttackEvidence) -> Result<AttackGuard, String> {
+        let patterns = e
+            .patterns
+            .iter()
+            .map(|p| {
+                regex::RegexBuilder::new(&p.regex)
+                    .case_insensitive(true)
+                    .build()
+                    .map(|r| (r, p.means.clone()))
+                    .map_err(|err| format!("attack_evidence regex `{}`: {err}", p.regex))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AttackGuard {
+            kinds: e.kinds.clone(),
+            fields: e.fields.clone(),
+            patterns,
+        })
+    }
+
+    /// Whether signatures of this kind are subject to the guard.
+    pub fn guards(&self, kind: Option<SignatureKind>) -> bool {
+        kind.is_some_and(|k| self.kinds.contains(&k))
+    }
+
+    /// The first attack evidence in the alert's guarded fields, if any.
+    pub fn evidence(&self, alert: &Alert) -> Option<Veto> {
+        for f in &self.fields {
+            let Some(v) = alert.field(f) else { continue };
+            if let Some((_, means)) = self.patterns.iter().find(|(r, _)| r.is_match(&v)) {
+                return Some(Veto {
+                    field: f.clone(),
+                    value: v.into_owned(),
+                    means: means.clone(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether the guard vetoes this signature for this alert.
+    pub fn vetoes(&self, sig: &Signature, alert: &Alert) -> Option<Veto> {
+        if self.guards(sig.kind) {
+            self.evidence(alert)
+        } else {
+            None
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub(crate) use enrich::is_placeholder;
 pub use enrich::{
     fill_placeholders, scope_values, shell_quote, tuning, yaml_flow_item, yaml_quote, Filled,
 };
-pub use matcher::{Signature, SignatureMatch};
+pub use matcher::{AttackGuard, Signature, SignatureMatch, Veto};
 pub use schema::*;
 
 use fa_model::{Alert, Priority, RuleName};
@@ -99,6 +99,7 @@ pub struct KnowledgeBase {
     index_folded: HashMap<String, usize>,
     hints: Vec<(String, usize)>,
     global: Vec<Signature>,
+    guard: AttackGuard,
     tactics: Vec<TacticEntry>,
     fallback: FallbackFile,
 }
@@ -129,6 +130,7 @@ impl KnowledgeBase {
             index_folded: HashMap::new(),
             hints: Vec::new(),
             global: Vec::new(),
+            guard: AttackGuard::default(),
             tactics: mitre.tactic,
             fallback,
         };
@@ -139,6 +141,14 @@ impl KnowledgeBase {
             }
         }
         let benign: BenignFile = parse_toml("kb/benign.toml", BUILTIN_BENIGN)?;
+        if let Some(ev) = &benign.attack_evidence {
+            kb.guard = AttackGuard::compile(ev).map_err(|problem| KbError::Invalid {
+                file: "kb/benign.toml".into(),
+                rule: String::new(),
+                field: "attack_evidence".into(),
+                problem,
+            })?;
+        }
         kb.add_global("kb/benign.toml", benign.signature)?;
         for dir in user_dirs {
             for path in toml_files(dir)? {
@@ -326,7 +336,9 @@ impl KnowledgeBase {
             .map(|&(_, i)| &self.rules[i])
     }
 
-    /// Every known-benign signature the alert matches: the rule's own, then global ones.
+    /// Every known-benign signature the alert matches: the rule's own, then global ones. A
+    /// signature whose kind the attack guard covers does not match when the alert's command
+    /// line carries attack evidence.
     pub fn benign_matches<'a>(
         &'a self,
         alert: &Alert,
@@ -337,7 +349,21 @@ impl KnowledgeBase {
             .unwrap_or(alert.rule.as_str());
         let own = rule.into_iter().flat_map(|r| r.signatures.iter());
         let global = self.global.iter().filter(|s| s.applies_to(name));
-        own.chain(global).filter_map(|s| s.matches(alert)).collect()
+        // The guard's verdict is the same for every guarded signature: compute it once.
+        let mut vetoed: Option<bool> = None;
+        own.chain(global)
+            .filter_map(|s| s.matches(alert).map(|m| (s, m)))
+            .filter(|(s, _)| {
+                !self.guard.guards(s.kind)
+                    || !*vetoed.get_or_insert_with(|| self.guard.evidence(alert).is_some())
+            })
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// The command-line attack evidence that vetoes agent and control-plane signatures.
+    pub fn attack_guard(&self) -> &AttackGuard {
+        &self.guard
     }
 
     pub fn global_signatures(&self) -> &[Signature] {

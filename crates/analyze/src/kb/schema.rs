@@ -103,9 +103,10 @@ pub struct SignatureEntry {
     pub id: String,
     /// Shown to the analyst as the reason, e.g. "matches Calico's CNI clean-up signature".
     pub reason: String,
-    /// `test`, `housekeeping`, `build`, `runtime`, `probe`, `admin`.
+    /// Where the fact that this activity is benign comes from (required: no unsourced knowledge).
+    pub source: SignatureSource,
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<SignatureKind>,
     /// Only in `kb/benign.toml`: the rules it applies to (empty = every rule).
     #[serde(default)]
     pub rules: Vec<String>,
@@ -143,8 +144,120 @@ pub struct Condition {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BenignFile {
+    /// Command-line evidence of an attack that vetoes the guarded signature kinds.
+    #[serde(default)]
+    pub attack_evidence: Option<AttackEvidence>,
     #[serde(default)]
     pub signature: Vec<SignatureEntry>,
+}
+
+/// Patterns that mark a command line as carrying attack evidence (a reverse shell, a download
+/// piped into a shell...). A signature of one of `kinds` never matches an alert whose `fields`
+/// match one of `patterns`: an agent or a controller's identity does not excuse what it runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackEvidence {
+    /// Where the patterns come from.
+    pub source: SignatureSource,
+    pub kinds: Vec<SignatureKind>,
+    pub fields: Vec<String>,
+    pub patterns: Vec<AttackPattern>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackPattern {
+    /// A regular expression (case-insensitive) searched anywhere in the field.
+    pub regex: String,
+    /// What it detects, shown when it vetoes a signature.
+    pub means: String,
+}
+
+/// What kind of benign activity a signature describes; it sets how much the match lowers the
+/// verdict score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureKind {
+    /// Falco's own test tools firing rules on purpose.
+    Test,
+    /// Infrastructure cleaning up or maintaining its own state.
+    Housekeeping,
+    /// Container runtimes and their plumbing.
+    Runtime,
+    /// Image builds.
+    Build,
+    /// Health checks and probes.
+    Probe,
+    /// A person's routine administration.
+    Admin,
+    /// Kubernetes control-plane components acting under their own authenticated identity.
+    ControlPlane,
+    /// Node and cluster agents (CNI, CSI, logging, monitoring, cloud-provider agents).
+    Agent,
+    /// Something upstream's own allow-lists already treat as expected.
+    Allowlist,
+}
+
+impl SignatureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureKind::Test => "test",
+            SignatureKind::Housekeeping => "housekeeping",
+            SignatureKind::Runtime => "runtime",
+            SignatureKind::Build => "build",
+            SignatureKind::Probe => "probe",
+            SignatureKind::Admin => "admin",
+            SignatureKind::ControlPlane => "control-plane",
+            SignatureKind::Agent => "agent",
+            SignatureKind::Allowlist => "allowlist",
+        }
+    }
+}
+
+/// Where a signature's fact comes from: an upstream Falco macro or list (by name, checked
+/// against `kb/upstream/*.yaml` by `kb lint`), or a public URL (vendor documentation, an issue
+/// or pull request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureSource {
+    Upstream(String),
+    Url(String),
+}
+
+impl SignatureSource {
+    pub fn parse(s: &str) -> Result<SignatureSource, String> {
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("https://") {
+            if rest.contains('.') && !rest.contains(char::is_whitespace) {
+                return Ok(SignatureSource::Url(s.to_string()));
+            }
+            return Err(format!("`{s}` is not a URL"));
+        }
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
+            return Ok(SignatureSource::Upstream(s.to_string()));
+        }
+        Err(format!(
+            "`{s}` is neither an upstream macro/list name nor an https:// URL"
+        ))
+    }
+}
+
+impl std::fmt::Display for SignatureSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignatureSource::Upstream(n) => write!(f, "upstream `{n}`"),
+            SignatureSource::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SignatureSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SignatureSource::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
