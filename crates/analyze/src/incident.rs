@@ -32,6 +32,42 @@ fn advance_chain(chain: &mut [u8], scoring: &Scoring, slug: &str) {
     }
 }
 
+/// `chain_by` value of a stage reached by alerts of more than one rule (or taken up from a
+/// stored report, which does not say).
+const MIXED_RULES: u64 = 0;
+
+/// Extend the chain with one alert's tactics. An alert's tactics all happen at once: a rule
+/// mapped to several stages (execution and persistence, say) is one step, so each of its stages
+/// extends only the chain as it stood before the alert; and a stage reached only by this same
+/// rule is no earlier step either (the same activity repeating is not a progression).
+/// `chain_by[s]` is the hash of the rule that reached stage `s`'s length, or [`MIXED_RULES`].
+fn advance_chain_with_alert(
+    chain: &mut [u8],
+    chain_by: &mut [u64],
+    scoring: &Scoring,
+    slugs: &[String],
+    rule: u64,
+) {
+    let before = chain.to_vec();
+    let before_by = chain_by.to_vec();
+    for slug in slugs {
+        if let Some(s) = scoring.stage_of(slug) {
+            let best_before = (0..s)
+                .filter(|&t| before_by[t] != rule || before[t] == 0)
+                .map(|t| before[t])
+                .max()
+                .unwrap_or(0);
+            let len = best_before + 1;
+            if len > chain[s] {
+                chain[s] = len;
+                chain_by[s] = rule;
+            } else if len == chain[s] && chain_by[s] != rule {
+                chain_by[s] = MIXED_RULES;
+            }
+        }
+    }
+}
+
 /// The entity an alert is about, most specific first.
 pub fn entity_of(alert: &Alert) -> String {
     if let Some(id) = alert.field("container.id").filter(|c| c != "host") {
@@ -58,6 +94,7 @@ pub fn entity_of(alert: &Alert) -> String {
 #[derive(Debug, Clone)]
 struct Pending {
     chain: Vec<u8>,
+    chain_by: Vec<u64>,
     tactics: Vec<String>,
     rule: String,
 }
@@ -83,6 +120,8 @@ pub struct Incident {
     pub timeline_dropped: u64,
     /// Longest chain of increasing tactic stages seen in time order, per ending stage.
     chain: Vec<u8>,
+    /// Which rule reached each stage's chain length (see [`advance_chain_with_alert`]).
+    chain_by: Vec<u64>,
     pub max_score: f32,
     pub all_benign: bool,
     /// Tactics and rule of the alert observed last, applied by `record` only when its verdict is
@@ -188,6 +227,7 @@ impl IncidentTracker {
                 timeline_index: HashMap::new(),
                 timeline_dropped: 0,
                 chain: vec![0; stages],
+                chain_by: vec![MIXED_RULES; stages],
                 max_score: f32::MIN,
                 all_benign: true,
                 pending: None,
@@ -237,9 +277,9 @@ impl IncidentTracker {
         // What the chain would be with this alert: its own verdict may take the escalation
         // into account; `record` keeps it only if the alert is not benign.
         let mut chain = inc.chain.clone();
-        for slug in tactic_slugs {
-            advance_chain(&mut chain, scoring, slug);
-        }
+        let mut chain_by = inc.chain_by.clone();
+        let rule_hash = xxhash_rust::xxh3::xxh3_64(alert.rule.as_str().as_bytes()) | 1;
+        advance_chain_with_alert(&mut chain, &mut chain_by, scoring, tactic_slugs, rule_hash);
         let progression = chain.iter().copied().max().unwrap_or(0);
         let tactics = if progression >= 2 {
             // Only an escalation message needs them.
@@ -255,6 +295,7 @@ impl IncidentTracker {
         };
         inc.pending = Some(Pending {
             chain,
+            chain_by,
             tactics: tactic_slugs.to_vec(),
             rule: alert.rule.to_string(),
         });
@@ -340,6 +381,7 @@ impl IncidentTracker {
                 timeline: rep.timeline.clone(),
                 timeline_index,
                 timeline_dropped: rep.timeline_omitted,
+                chain_by: vec![MIXED_RULES; chain.len()],
                 chain,
                 max_score,
                 all_benign: rep
@@ -388,6 +430,7 @@ impl IncidentTracker {
                     }
                 }
                 inc.chain = p.chain;
+                inc.chain_by = p.chain_by;
                 inc.counted_rules.insert(p.rule);
             }
         }

@@ -430,3 +430,52 @@ fn known_benign_alerts_never_make_an_incident_escalate() {
         inc.verdict.reasons
     );
 }
+
+/// One alert whose rule maps to tactics of two stages (execution and persistence) is one step,
+/// not a progression: repeats of it on one host never escalate; a later alert of a later stage does.
+#[test]
+fn one_rule_mapped_to_two_stages_is_not_a_progression() {
+    let a = analyzer();
+    let mut engine = Engine::new(
+        a,
+        EngineConfig {
+            every_alert: true,
+            ..EngineConfig::default()
+        },
+    );
+    let step = |t: &str, tags: serde_json::Value, rule: &str| {
+        alert(
+            json!({"time": t, "rule": rule, "priority": "Warning", "source": "syscall",
+            "hostname": "node-9", "tags": tags,
+            "output_fields": {"proc.name": "sh", "proc.cmdline": "sh -c true", "user.name": "root"}}),
+        )
+    };
+    for t in ["2026-03-02T10:00:00Z", "2026-03-02T10:00:05Z"] {
+        let out = engine.process(step(
+            t,
+            json!(["mitre_execution", "mitre_persistence"]),
+            "Custom two-stage rule",
+        ));
+        let v = out[0].report.verdict.clone().expect("a verdict");
+        assert!(
+            !v.reasons
+                .iter()
+                .any(|r| r.field.as_deref() == Some("incident")),
+            "{:#?}",
+            v.reasons
+        );
+    }
+    let out = engine.process(step(
+        "2026-03-02T10:01:00Z",
+        json!(["mitre_exfiltration"]),
+        "Custom exfiltration rule",
+    ));
+    let v = out[0].report.verdict.clone().expect("a verdict");
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.field.as_deref() == Some("incident")),
+        "a later stage after an earlier one escalates: {:#?}",
+        v.reasons
+    );
+}

@@ -263,14 +263,17 @@ fn evaluate() -> Outcome {
             let got = own[i].max(incident_of.get(&key).copied().unwrap_or(own[i]));
             out.stream.add(*label, got);
             if got != *label || alone[i] != *label {
+                let rule = analyzer
+                    .rule_for(a)
+                    .map(|r| r.entry.name.clone())
+                    .unwrap_or_else(|| format!("{} (not in the knowledge base)", a.rule));
                 out.wrong.push(format!(
-                    "{}.log:{n} [{}] label {} | alone {} | stream {} | {}",
+                    "{}.log:{n} [{}] label {} | alone {} | stream {} | {rule}",
                     src.id,
                     src.meta.falco_source,
                     label.name(),
                     alone[i].name(),
                     got.name(),
-                    a.rule
                 ));
             }
         }
