@@ -39,6 +39,7 @@ pub fn reason_kind(e: &IngestError) -> &'static str {
         IngestError::TooLarge { .. } => "too_large",
         IngestError::InvalidUtf8 { .. } => "invalid_utf8",
         IngestError::UnrecognisedLine(_) => "unrecognised_line",
+        IngestError::NotAnAlert(_) => "not_an_alert",
     }
 }
 
