@@ -102,7 +102,8 @@ impl fmt::Display for Incomplete {
 /// One record that could not be read as an alert.
 ///
 /// `raw` holds the record's bytes exactly as they were in the input (without the line's
-/// trailing newline), so they can be written to a dead-letter file and replayed. Two
+/// trailing newline; a CRLF line keeps its `\r`; a record alone on its line is the whole line,
+/// indentation included), so they can be written to a dead-letter file and replayed. Two
 /// exceptions: for `TooLarge` only the first `limit` bytes are kept, and for `Io` and
 /// `Incomplete(UnclosedArray)` there is no record and `raw` is empty.
 #[derive(Debug)]

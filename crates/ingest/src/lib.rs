@@ -3,7 +3,14 @@
 //! Every shape Falco and Falcosidekick write is accepted, in any mix: `json_output` lines
 //! (JSON Lines), `http_output` bodies and Falcosidekick webhook payloads (one object), a JSON
 //! array of alerts (pretty-printed or not), JSON values concatenated on one line or back to
-//! back, gzip-compressed input (detected by its magic bytes) and Falco's plain-text lines.
+//! back, gzip-compressed input (detected by its magic bytes) and Falco's plain-text lines of
+//! every version, also inside the envelopes logs put around them: syslog and journal prefixes
+//! (RFC 3164, RFC 3339, RFC 5424), `journalctl -o json` records, `kubectl logs
+//! --timestamps`/`--prefix`, CRI and Docker json-file container logs, `docker compose logs`.
+//!
+//! Lines that are not alerts are never lost silently: a blank line is skipped and counted
+//! ([`AlertReader::blank_lines`]); Falco's own log lines and end-of-run statistics are rejected
+//! as [`IngestError::NotAnAlert`], so they reach the dead letters with that reason.
 //!
 //! ```
 //! use fa_ingest::AlertReader;

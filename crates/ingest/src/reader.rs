@@ -74,9 +74,13 @@ impl<R: BufRead> Iterator for AlertReader<R> {
                     self.framer.decline();
                     continue;
                 }
-                // A value that is not an alert may be a container or journal record holding one.
-                FrameKind::Json => parse_json(bytes, line, col)
-                    .or_else(|e| json_envelope(bytes, line).unwrap_or(Err(e))),
+                // A value that is not an alert may be a container or journal record holding
+                // one; only when it is neither is the error worked out.
+                FrameKind::Json => match serde_json::from_slice::<Alert>(bytes) {
+                    Ok(a) => Ok(a),
+                    Err(fast) => json_envelope(bytes, line)
+                        .unwrap_or_else(|| Err(explain(bytes, line, col, fast))),
+                },
                 FrameKind::Text => match std::str::from_utf8(bytes) {
                     Ok(s) => parse_text_line(s, line),
                     Err(e) => Err(IngestError::InvalidUtf8 {
