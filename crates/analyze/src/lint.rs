@@ -189,7 +189,7 @@ pub fn lint_evidence(file: &str, text: &str) -> Vec<LintFinding> {
                     .map(|p| ("when", p)),
             );
         for (field, p) in patterns {
-            if let Err(err) = regex::Regex::new(p) {
+            if let Err(err) = crate::verdict::evidence_pattern(p) {
                 push(id, field, format!("regex does not compile: {err}"));
             }
         }
