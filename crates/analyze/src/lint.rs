@@ -208,9 +208,14 @@ pub fn lint_evidence(file: &str, text: &str) -> Vec<LintFinding> {
                 push(id, "fields", format!("`{f}` is not a Falco field"));
             }
         }
-        for w in &e.when {
+        for (part, w) in e
+            .when
+            .iter()
+            .map(|w| ("when", w))
+            .chain(e.require.iter().map(|w| ("require", w)))
+        {
             if !known_field(&w.field) {
-                push(id, "when", format!("`{}` is not a Falco field", w.field));
+                push(id, part, format!("`{}` is not a Falco field", w.field));
             }
         }
         let patterns = e
@@ -219,14 +224,22 @@ pub fn lint_evidence(file: &str, text: &str) -> Vec<LintFinding> {
             .map(|p| ("all", p.as_str()))
             .chain(e.unless.iter().map(|p| ("unless", p.as_str())))
             .chain(e.when.iter().map(|w| ("when", w.regex.as_str())))
+            .chain(e.require.iter().map(|w| ("require", w.regex.as_str())))
             .chain(
                 e.when
                     .iter()
+                    .chain(e.require.iter())
                     .filter_map(|w| w.output.as_deref())
                     .map(|p| ("when", p)),
+            )
+            .chain(
+                e.output_all
+                    .iter()
+                    .flatten()
+                    .map(|p| ("output_all", p.as_str())),
             );
         for (field, p) in patterns {
-            if let Err(err) = regex::Regex::new(p) {
+            if let Err(err) = crate::verdict::evidence_pattern(p) {
                 push(id, field, format!("regex does not compile: {err}"));
             }
         }
@@ -390,6 +403,25 @@ all = ['bash -i']
                 "{needle}: {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn evidence_lint_reads_require_and_output_patterns_too() {
+        let bad = ENTRY.replace(
+            "all = ['bash -i']",
+            "all = ['bash -i']\noutput_all = ['(x']\nrequire = [{ field = \"proc.nme\", regex = 'sh' }]",
+        );
+        let found: Vec<String> = lint_evidence("e.toml", &bad)
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("output_all") && f.contains("does not compile")),
+            "{found:#?}"
+        );
+        assert!(found.iter().any(|f| f.contains("proc.nme")), "{found:#?}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! entry that reads that field), and the remaining patterns only for entries that passed, so an
 //! alert without evidence costs a handful of DFA scans and no allocation.
 
-use fa_model::Alert;
-use regex::{Regex, RegexSet};
+use fa_model::{Alert, FieldValueExt};
+// Byte regexes without Unicode classes: `\s`, `\w` and `\b` are ASCII, which keeps the lazy
+// DFA small and fast on the command lines it scans for every alert.
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -150,14 +152,14 @@ impl When {
     /// Holds on the alert's field, or (reading the message) on the message's stand-in.
     fn holds(&self, alert: &Alert, from_output: bool) -> bool {
         match alert.field(&self.field) {
-            Some(v) => self.regex.is_match(&v),
+            Some(v) => self.regex.is_match(v.as_bytes()),
             None => {
                 from_output
                     && self
                         .output
                         .as_ref()
                         .zip(alert.message())
-                        .is_some_and(|(r, m)| r.is_match(m))
+                        .is_some_and(|(r, m)| r.is_match(m.as_bytes()))
             }
         }
     }
@@ -177,6 +179,9 @@ struct FieldSet {
 pub struct EvidenceSet {
     entries: Vec<Evidence>,
     fields: Vec<FieldSet>,
+    /// Field name -> index in `fields`, sorted by name: the alert's own fields are walked once
+    /// and looked up here, cheaper than looking each of ours up in the alert.
+    by_name: Vec<(String, usize)>,
     /// Entries that may be read from the `output` message, for alerts without their fields.
     output: Option<FieldSet>,
     groups: usize,
@@ -244,7 +249,7 @@ impl EvidenceSet {
             if !seen.insert(id.clone()) {
                 return Err(entry_err(file, &id, "duplicate id"));
             }
-            let compile = |p: &str| Regex::new(p).map_err(|x| entry_err(file, &id, x.to_string()));
+            let compile = |p: &str| pattern(p).map_err(|x| entry_err(file, &id, x.to_string()));
             let rest = e.all[1..]
                 .iter()
                 .map(|p| compile(p))
@@ -321,7 +326,7 @@ impl EvidenceSet {
             let members: Vec<usize> = (0..entries.len())
                 .filter(|&k| entries[k].field_mask & bit != 0)
                 .collect();
-            let set = RegexSet::new(members.iter().map(|&k| &entries[k].entry.all[0]))
+            let set = pattern_set(members.iter().map(|&k| entries[k].entry.all[0].as_str()))
                 .map_err(set_err)?;
             fields.push(FieldSet {
                 field: name.clone(),
@@ -339,14 +344,21 @@ impl EvidenceSet {
             Some(FieldSet {
                 field: "output".into(),
                 bit: 0,
-                set: RegexSet::new(out_members.iter().map(|&k| entries[k].output_first()))
+                set: pattern_set(out_members.iter().map(|&k| entries[k].output_first()))
                     .map_err(set_err)?,
                 entries: out_members,
             })
         };
+        let mut by_name: Vec<(String, usize)> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.field.clone(), i))
+            .collect();
+        by_name.sort();
         Ok(EvidenceSet {
             entries,
             fields,
+            by_name,
             output,
             groups: groups.len(),
         })
@@ -356,26 +368,37 @@ impl EvidenceSet {
     pub fn find<'a>(&'a self, alert: &'a Alert) -> Vec<Hit<'a>> {
         let mut hits: Vec<Hit<'a>> = Vec::new();
         let mut present = 0u64;
-        for fs in &self.fields {
-            let Some(value) = alert.field(&fs.field) else {
+        for (name, raw) in alert.output_fields.iter() {
+            let Ok(at) = self
+                .by_name
+                .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
+            else {
+                continue;
+            };
+            let fs = &self.fields[self.by_name[at].1];
+            let Some(value) = raw.as_text() else {
                 continue;
             };
             present |= fs.bit;
-            if !fs.set.is_match(&value) {
+            if !fs.set.is_match(value.as_bytes()) {
                 continue;
             }
-            for i in fs.set.matches(&value).iter() {
+            for i in fs.set.matches(value.as_bytes()).iter() {
                 let k = fs.entries[i];
                 if self.holds(k, alert, &value, false) {
                     push_best(&mut hits, &self.entries[k], &fs.field, value.clone());
                 }
             }
         }
-        // Alerts that lack an entry's fields (plain-text alerts) are read through their message.
-        if let (Some(os), Some(msg)) = (&self.output, alert.message()) {
+        // Alerts that lack an entry's fields are read through their message, if the message can
+        // say more than the fields: a plain-text alert, or one without output fields (Falco
+        // renders a JSON alert's message from the very fields it lists).
+        let text_only =
+            alert.format == fa_model::InputFormat::PlainText || alert.output_fields.is_empty();
+        if let (true, Some(os), Some(msg)) = (text_only, &self.output, alert.message()) {
             let wanted = |k: usize| self.entries[k].field_mask & present == 0;
-            if os.entries.iter().any(|&k| wanted(k)) && os.set.is_match(msg) {
-                for i in os.set.matches(msg).iter() {
+            if os.entries.iter().any(|&k| wanted(k)) && os.set.is_match(msg.as_bytes()) {
+                for i in os.set.matches(msg.as_bytes()).iter() {
                     let k = os.entries[i];
                     if wanted(k) && self.holds(k, alert, msg, true) {
                         push_best(&mut hits, &self.entries[k], "output", Cow::Borrowed(msg));
@@ -395,6 +418,7 @@ impl EvidenceSet {
             (Some(r), true) => r,
             _ => &e.rest,
         };
+        let value = value.as_bytes();
         if !rest.iter().all(|r| r.is_match(value)) {
             return false;
         }
@@ -412,6 +436,15 @@ impl EvidenceSet {
         }
         true
     }
+}
+
+/// One pattern as evidence matching compiles it (`kb lint` compiles the same way).
+pub fn pattern(p: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(p).unicode(false).build()
+}
+
+fn pattern_set<'p>(ps: impl Iterator<Item = &'p str>) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(ps).unicode(false).build()
 }
 
 /// Keep only the heaviest hit of each group.
@@ -663,6 +696,19 @@ mod tests {
         assert_eq!(ids(&w), vec!["ld-preload-opened-for-writing"]);
         let r = alert(json!({"fd.name": "/etc/ld.so.preload", "evt.arg.flags": "O_RDONLY"}));
         assert!(ids(&r).is_empty());
+    }
+
+    #[test]
+    fn account_files_opened_for_writing_are_a_hint() {
+        let w = alert(json!({"fd.name": "/root/.ssh/authorized_keys", "evt.is_open_write": true}));
+        let hits = set().find(&w);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].evidence.entry.id, "account-file-opened-for-writing");
+        assert!(hits[0].weight() < 4.0);
+        let r = alert(json!({"fd.name": "/root/.ssh/authorized_keys", "evt.is_open_write": false}));
+        assert!(ids(&r).is_empty());
+        let other = alert(json!({"fd.name": "/etc/passwd.lock", "evt.is_open_write": true}));
+        assert!(ids(&other).is_empty());
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub(crate) const FACTS: &[FactDef] = &[
     FactDef { id: "shell_under_service",    eval: shell_under_service,    benign: false },
     FactDef { id: "network_tool",           eval: network_tool,           benign: false },
     FactDef { id: "mutable_image_tag",      eval: mutable_image_tag,      benign: false },
+    FactDef { id: "cross_namespace_secret", eval: cross_namespace_secret, benign: false },
     FactDef { id: "repeated",               eval: repeated,               benign: false },
     FactDef { id: "escalating_incident",    eval: escalating_incident,    benign: false },
     FactDef { id: "entity_attack_evidence", eval: entity_attack_evidence, benign: false },
@@ -283,6 +284,34 @@ fn mutable_image_tag(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
             );
         }
     }
+}
+
+/// A pod's service account reads secrets of another namespace: what a stolen token does.
+fn cross_namespace_secret(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
+    let a = s.alert;
+    if a.field("ka.target.resource").as_deref() != Some("secrets") {
+        return;
+    }
+    let Some(user) = a.field("ka.user.name") else {
+        return;
+    };
+    let Some(own_ns) = user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split(':').next())
+    else {
+        return;
+    };
+    let Some(target) = a.field("ka.target.namespace") else {
+        return;
+    };
+    if target == own_ns {
+        return;
+    }
+    r.add(
+        Some("ka.user.name"),
+        || format!("service account `{user}` of namespace `{own_ns}` reads secrets in namespace `{target}`"),
+        b.weight,
+    );
 }
 
 // --- What the engine saw around the alert --------------------------------------------------------
@@ -655,6 +684,26 @@ mod tests {
             &ctx()
         )
         .is_empty());
+    }
+
+    #[test]
+    fn cross_namespace_secret_reads_by_a_service_account() {
+        let other = alert(
+            json!({"ka.user.name": "system:serviceaccount:shop:web", "ka.target.resource": "secrets", "ka.target.namespace": "prod", "ka.verb": "list"}),
+        );
+        assert_eq!(run("cross_namespace_secret", &other, &ctx()).len(), 1);
+        let own = alert(
+            json!({"ka.user.name": "system:serviceaccount:shop:web", "ka.target.resource": "secrets", "ka.target.namespace": "shop"}),
+        );
+        assert!(run("cross_namespace_secret", &own, &ctx()).is_empty());
+        let person = alert(
+            json!({"ka.user.name": "alice", "ka.target.resource": "secrets", "ka.target.namespace": "prod"}),
+        );
+        assert!(run("cross_namespace_secret", &person, &ctx()).is_empty());
+        let pods = alert(
+            json!({"ka.user.name": "system:serviceaccount:shop:web", "ka.target.resource": "pods", "ka.target.namespace": "prod"}),
+        );
+        assert!(run("cross_namespace_secret", &pods, &ctx()).is_empty());
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub(crate) mod facts;
 mod prevalence;
 
 pub use evidence::{
-    check_entry, is_pseudo_field, read_entries, EvidenceEntry, EvidenceError, EvidenceSet, Hit,
-    Scope, BUILTIN_TEXT as EVIDENCE_TEXT,
+    check_entry, is_pseudo_field, pattern as evidence_pattern, read_entries, EvidenceEntry,
+    EvidenceError, EvidenceSet, Hit, Scope, BUILTIN_TEXT as EVIDENCE_TEXT,
 };
 pub use facts::FactSpec;
 pub use prevalence::{Prevalence, PrevalenceEntry};
