@@ -305,6 +305,23 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
+            id: "kube-proxy-node-rules",
+            benign: alert(
+                "Packet socket created in container",
+                json!({"proc.name": "iptables-restor", "proc.pname": "kube-proxy",
+                       "proc.cmdline": "iptables-restore -w 5 -W 100000 --noflush --counters",
+                       "container.image.repository": "registry.k8s.io/kube-proxy", "k8s.ns.name": "kube-system"}),
+            ),
+            attacks: vec![(
+                "a shell exec'd into the kube-proxy pod",
+                alert(
+                    "Packet socket created in container",
+                    json!({"proc.name": "tcpdump", "proc.pname": "sh", "proc.aname[2]": "runc",
+                           "container.image.repository": "registry.k8s.io/kube-proxy"}),
+                ),
+            )],
+        },
+        Case {
             id: "csi-node-plugin",
             benign: alert(
                 "Mount Launched in Privileged Container",
@@ -566,6 +583,57 @@ fn cases() -> Vec<Case> {
                     "Read sensitive file untrusted",
                     json!({"proc.name": "cmp", "proc.cmdline": "cmp -s /tmp/x /etc/shadow", "proc.pname": "bash",
                            "fd.name": "/etc/shadow"}),
+                ),
+            )],
+        },
+        Case {
+            id: "kured-reboot-check",
+            // elastisys/compliantkubernetes-apps#1120: kured checking the reboot sentinel.
+            benign: alert(
+                "Change thread namespace",
+                json!({"proc.cmdline": "nsenter -m/proc/1/ns/mnt -- test -f /var/run/reboot-required",
+                       "proc.pname": "kured", "container.image.repository": "docker.io/weaveworks/kured",
+                       "k8s.ns.name": "kured"}),
+            ),
+            attacks: vec![(
+                "a shell in the host's mount namespace from the kured pod",
+                alert(
+                    "Change thread namespace",
+                    json!({"proc.cmdline": "nsenter -m/proc/1/ns/mnt -- bash",
+                           "proc.pname": "kured", "container.image.repository": "docker.io/weaveworks/kured"}),
+                ),
+            )],
+        },
+        Case {
+            id: "prometheus-config-reloader",
+            // falcosecurity/falco#462.
+            benign: alert(
+                "Write below etc",
+                json!({"proc.cmdline": "prometheus-conf --log-format=logfmt --reload-url=http://127.0.0.1:9090/-/reload --config-file=/etc/prometheus/config/prometheus.yaml --config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml",
+                       "fd.name": "/etc/prometheus/config_out/prometheus.env.yaml"}),
+            ),
+            attacks: vec![(
+                "the reloader's name writing outside config_out",
+                alert(
+                    "Write below etc",
+                    json!({"proc.name": "prometheus-conf", "fd.name": "/etc/ld.so.preload"}),
+                ),
+            )],
+        },
+        Case {
+            id: "docker-layer-unpack",
+            benign: alert(
+                "Write below etc",
+                json!({"proc.name": "exe", "proc.pname": "dockerd", "fd.name": "/etc/group",
+                       "proc.cmdline": "exe /var/lib/docker/overlay2/b96d5259b14161da7fe7f3f0c036d723bbd937bc83cf6abdcac850210c397759/diff",
+                       "container.id": "host"}),
+            ),
+            attacks: vec![(
+                "a binary named exe under a shell",
+                alert(
+                    "Write below etc",
+                    json!({"proc.name": "exe", "proc.pname": "bash", "fd.name": "/etc/group",
+                           "proc.cmdline": "exe /var/lib/docker/x", "container.id": "host"}),
                 ),
             )],
         },
