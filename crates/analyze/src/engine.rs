@@ -44,6 +44,22 @@ impl Analyzer {
         self.kb.rule_for(alert)
     }
 
+    /// Give a plain-text alert (which names no rule) the rule the knowledge base recovers from
+    /// its message, so that de-duplication, incidents and statistics tell its rule from the other
+    /// text alerts' instead of lumping them all under "rule not recorded". Returns whether it did.
+    pub fn name_rule(&self, alert: &mut Alert) -> bool {
+        if !alert.rule.is_unknown() {
+            return false;
+        }
+        match self.kb.rule_for(alert) {
+            Some(r) => {
+                alert.rule = fa_model::RuleName::from(r.entry.name.as_str());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// MITRE tactic slugs for the alert: the entry's, else the alert's `mitre_*` tags.
     pub fn tactics(&self, alert: &Alert, rule: Option<&Rule>) -> Vec<String> {
         match rule {
@@ -220,8 +236,9 @@ impl Engine {
 
     /// Analyse one alert. Returns the reports ready to be written now: the alert's own in
     /// every-alert mode, or a cluster's report when it is evicted to bound memory.
-    pub fn process(&mut self, alert: Alert) -> Vec<Emitted> {
+    pub fn process(&mut self, mut alert: Alert) -> Vec<Emitted> {
         let a = &self.analyzer;
+        a.name_rule(&mut alert);
         let rule = a.kb.rule_for(&alert);
         let fp = fingerprint(&alert);
         let tactics = a.tactics(&alert, rule);

@@ -373,13 +373,35 @@ pub(crate) fn extract_fields(msg: &str) -> FieldMap {
             // `(user=alice, ip=10.0.0.1)`: a comma separating pairs is not part of the value.
             value = value.strip_suffix(',').unwrap_or(value).trim_end();
         }
-        let (field, kind) = map_key(&msg[k..eq]);
+        let key = &msg[k..eq];
+        let (field, kind) = if key == "container" {
+            let (field, id) = container_key(value);
+            if let Some(id) = id {
+                value = id;
+            }
+            (field, Kind::Text)
+        } else {
+            map_key(key)
+        };
         // The first occurrence of a key wins.
         if !fields.contains_key(&field) {
             fields.insert(field, typed(value, kind));
         }
     }
     fields
+}
+
+/// `container=` is Falco's `%container.info` (`container=<id>` since 2017) or, in 2016's
+/// rules, `container=%container.name (id=%container.id)`: an id is 12 hex digits or `host`.
+/// Returns the field and, for an id, the id alone (`host (id=host)` -> `host`).
+fn container_key(value: &str) -> (String, Option<&str>) {
+    let v = value.split_whitespace().next().unwrap_or("");
+    let is_id = v == "host" || (v.len() == 12 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    if is_id {
+        ("container.id".to_string(), Some(v))
+    } else {
+        ("container.name".to_string(), None)
+    }
 }
 
 /// Byte index of the first `)` that closes more than the value opened.
@@ -449,6 +471,21 @@ mod tests {
         assert_eq!(f["evt.arg.flags"], json!("EXE_WRITABLE|EXE_LOWER_LAYER"));
         assert_eq!(f["k8s.pod.name"], Value::Null);
         assert_eq!(f["user.name"], json!("root"));
+    }
+
+    #[test]
+    fn container_is_an_id_or_a_name_by_its_value() {
+        // Falco 0.2x appends `%container.info`: `container=<12-hex id>` (or `host`).
+        let f = extract_fields(
+            "Shell history had been deleted or renamed (user=root command=bash k8s.ns=falco k8s.pod=falco-ds-v6jtd container=b89fb893ba70) k8s.ns=falco",
+        );
+        assert_eq!(f["container.id"], json!("b89fb893ba70"));
+        let f = extract_fields("Write (user=root container=host (id=host))");
+        assert_eq!(f["container.id"], json!("host"));
+        // 2016's rules: `container=%container.name (id=%container.id)`.
+        let f = extract_fields("Write (user=root container=k8s_web.1 (id=4f63870599d0))");
+        assert_eq!(f["container.name"], json!("k8s_web.1 (id=4f63870599d0)"));
+        assert!(!f.contains_key("container.id"));
     }
 
     #[test]

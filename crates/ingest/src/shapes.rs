@@ -243,7 +243,8 @@ fn strip_timestamp_led<'a>(s: &'a str, env: &mut Envelope) -> Option<&'a str> {
 /// or zero-padded, seconds optionally with a fraction as in `-o short-precise`).
 fn strip_rfc3164<'a>(s: &'a str, env: &mut Envelope) -> Option<&'a str> {
     let b = s.as_bytes();
-    if b.len() < 16 || !is_month(&s[..3]) || b[3] != b' ' {
+    // `s.get(..3)`: the first three bytes may end inside a multi-byte character.
+    if b.len() < 16 || !s.get(..3).is_some_and(is_month) || b[3] != b' ' {
         return None;
     }
     let mut i = 4;

@@ -177,7 +177,8 @@ fn plain_text_old_style_and_time_only() {
     assert_eq!(f["k8s.pod.name"], json!("ssssssh-6948f886dc-b9p44"));
     assert_eq!(f["fd.name"], json!("/proc/self/oom_score_adj"));
     assert_eq!(f["container.image.repository"], json!("ehoney/ssh"));
-    assert_eq!(f["container"], json!("027dae4c3693"));
+    // `container=` (Falco's `%container.info`) is the id; `container_id=` says the same.
+    assert_eq!(f["container.id"], json!("027dae4c3693"));
 
     let old = "2024-05-07T18:54:19.341081180+0000: Warning Sensitive file opened for reading by non-trusted program (file=/etc/shadow gparent=runc ggparent=init gggparent=<NA> evt_type=openat user=root process=event-generator parent=containerd-shim command=event-generator run --loop terminal=0 container_id=9656db3bb358 container_name=elastic-package-service-falco-event-generator-1)";
     let a = &read_all(old.as_bytes()).0[0];

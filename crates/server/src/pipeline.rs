@@ -709,8 +709,13 @@ impl Correlator {
     }
 
     /// Analyse one alert: verdict with cluster and incident context, report when kept.
-    pub fn analyze(&mut self, q: QueuedAlert, out_incidents: &mut Vec<IncidentRow>) -> Analysis {
+    pub fn analyze(
+        &mut self,
+        mut q: QueuedAlert,
+        out_incidents: &mut Vec<IncidentRow>,
+    ) -> Analysis {
         let now = chrono::Utc::now();
+        self.analyzer.name_rule(&mut q.alert);
         let alert = &q.alert;
         let fp = fingerprint(alert);
         let entity = entity_of(alert);
