@@ -740,6 +740,23 @@ mod tests {
     }
 
     #[test]
+    fn an_unauthenticated_identity_acting_on_an_object_but_not_a_health_probe() {
+        let exec = alert(
+            json!({"ka.user.name": "system:anonymous", "ka.target.resource": "pods", "ka.verb": "create"}),
+        );
+        assert_eq!(ids(&exec), vec!["k8s-unauthenticated-actor"]);
+        let ready = alert(json!({"ka.user.name": "system:anonymous", "ka.uri": "/readyz"}));
+        assert!(ids(&ready).is_empty());
+        let person = alert(json!({"ka.user.name": "alice", "ka.target.resource": "pods"}));
+        assert!(ids(&person).is_empty());
+        // Falco's text output of the same rules (Kris Nova's CTF write-up, falco.org 2020).
+        let text = text_alert("Notice Attach/Exec to pod (user=system:unsecured pod=falco-ds-zdsgm ns=falco action=exec command=%2Fbin%2Fbash)");
+        assert_eq!(ids(&text), vec!["k8s-unauthenticated-actor"]);
+        let probe = text_alert("Warning Request by anonymous user allowed (user=system:anonymous verb=get uri=/readyz reason=RBAC: allowed)");
+        assert!(ids(&probe).is_empty());
+    }
+
+    #[test]
     fn log_wiping_needs_an_interactive_terminal() {
         let tty = alert(json!({"proc.cmdline": "rm -rf /var/log/auth.log", "proc.tty": 34816}));
         assert_eq!(ids(&tty), vec!["log-wipe-interactive"]);
