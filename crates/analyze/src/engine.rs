@@ -196,6 +196,27 @@ pub struct Engine {
     attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
 }
 
+/// Where attack evidence carries over to later alerts, most specific first, with the word the
+/// reason uses: the alert's own workload, its Kubernetes namespace and its node. An attacker in
+/// one container who starts a pod (`kubectl run r00t ...`) acts through another workload of the
+/// same namespace or node within minutes; the reason names which.
+fn attack_scopes(alert: &Alert, entity: &str) -> Vec<(String, &'static str)> {
+    let mut v = vec![(entity.to_string(), "workload")];
+    let ns = alert
+        .field("k8s.ns.name")
+        .or_else(|| alert.field("ka.target.namespace"));
+    if let Some(ns) = ns.filter(|n| !n.is_empty()) {
+        v.push((format!("namespace:{ns}"), "namespace"));
+    }
+    if let Some(h) = alert.hostname.as_deref().filter(|h| !h.is_empty()) {
+        let host = format!("host:{h}");
+        if host != entity {
+            v.push((host, "node"));
+        }
+    }
+    v
+}
+
 /// Entities whose attack evidence the engine remembers at most.
 const ATTACK_SEEN_CAP: usize = 10_000;
 
@@ -266,14 +287,16 @@ impl Engine {
         }
         // Without times (plain-text alerts) the stream order stands for the window.
         let window = self.cfg.window;
-        let nearby = self
-            .attack_seen
-            .get(&entity)
-            .filter(|(t, _)| match (t, alert.time) {
-                (Some(t), Some(now)) => now >= *t && now - *t <= window,
-                _ => true,
-            })
-            .map(|(_, what)| what.clone());
+        let scopes = attack_scopes(&alert, &entity);
+        let nearby = scopes.iter().find_map(|(scope, label)| {
+            self.attack_seen
+                .get(scope)
+                .filter(|(t, _)| match (t, alert.time) {
+                    (Some(t), Some(now)) => now >= *t && now - *t <= window,
+                    _ => true,
+                })
+                .map(|(_, what)| format!("on the same {label}: {what}"))
+        });
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
@@ -285,11 +308,12 @@ impl Engine {
         let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
-            if self.attack_seen.len() >= ATTACK_SEEN_CAP && !self.attack_seen.contains_key(&entity)
-            {
+            if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
                 self.attack_seen.clear();
             }
-            self.attack_seen.insert(entity.clone(), (alert.time, what));
+            for (scope, _) in scopes {
+                self.attack_seen.insert(scope, (alert.time, what.clone()));
+            }
         }
         let verdict = judged.verdict;
 

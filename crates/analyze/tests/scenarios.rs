@@ -479,3 +479,60 @@ fn one_rule_mapped_to_two_stages_is_not_a_progression() {
         v.reasons
     );
 }
+
+/// An attacker in one container starts a privileged pod with a host shell: the new pod's
+/// shell is another workload, but the same namespace saw attack evidence minutes before.
+#[test]
+fn attack_evidence_carries_over_to_other_workloads_of_its_namespace() {
+    let a = analyzer();
+    let mut engine = Engine::new(
+        a,
+        EngineConfig {
+            every_alert: true,
+            ..EngineConfig::default()
+        },
+    );
+    let kubectl = alert(
+        json!({"time": "2026-03-02T11:46:21Z", "rule": "Kubernetes Client Tool Launched in Container",
+        "priority": "Warning", "source": "syscall", "hostname": "gke-node-1",
+        "output_fields": {"container.id": "b1814c27d1d2", "k8s.ns.name": "prd", "k8s.pod.name": "dashboard-1",
+            "proc.name": "kubectl", "proc.pname": "bash",
+            "proc.cmdline": "kubectl run r00t1 --restart=Never -ti --rm --image lol --overrides {\"spec\":{\"hostPID\": true, \"containers\":[{\"name\":\"1\",\"image\":\"alpine\",\"command\":[\"nsenter\",\"--mount=/proc/1/ns/mnt\",\"--\",\"/bin/bash\"],\"stdin\": true,\"tty\":true,\"securityContext\":{\"privileged\":true}}]}}"}}),
+    );
+    let first = engine.process(kubectl);
+    assert_eq!(
+        first[0].report.verdict.as_ref().map(|v| v.kind),
+        Some(VerdictKind::Malicious)
+    );
+    let shell = |ns: &str, id: &str, host: &str| {
+        alert(
+            json!({"time": "2026-03-02T11:46:23Z", "rule": "Terminal shell in container",
+            "priority": "Notice", "source": "syscall", "hostname": host,
+            "output_fields": {"container.id": id, "k8s.ns.name": ns, "k8s.pod.name": "r00t1",
+                "proc.name": "bash", "proc.cmdline": "bash", "proc.tty": 34816, "user.name": "root"}}),
+        )
+    };
+    let v = engine.process(shell("prd", "3af88f406740", "gke-node-1"))[0]
+        .report
+        .verdict
+        .clone()
+        .expect("a verdict");
+    assert!(
+        v.reasons.iter().any(|r| r.text.contains("same namespace")),
+        "{:#?}",
+        v.reasons
+    );
+    let other = engine.process(shell("web", "0123456789ab", "gke-node-2"))[0]
+        .report
+        .verdict
+        .clone()
+        .expect("a verdict");
+    assert!(
+        !other
+            .reasons
+            .iter()
+            .any(|r| r.text.contains("attack evidence")),
+        "{:#?}",
+        other.reasons
+    );
+}

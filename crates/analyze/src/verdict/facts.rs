@@ -337,7 +337,7 @@ fn entity_attack_evidence(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
     if let Some(desc) = &s.ctx.entity_attack_evidence {
         r.add(
             Some("incident"),
-            || format!("an earlier alert on the same workload within the correlation window carried attack evidence: {desc}"),
+            || format!("an earlier alert within the correlation window carried attack evidence: {desc}"),
             b.weight,
         );
     }
