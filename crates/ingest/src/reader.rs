@@ -2,7 +2,7 @@
 
 use crate::error::{IngestError, Rejected};
 use crate::framer::{FrameKind, Framer, DEFAULT_MAX_VALUE_BYTES};
-use crate::shapes::{json_envelope, parse_text_line};
+use crate::shapes::{json_envelope, parse_text_line, salvage_broken_json};
 use fa_model::Alert;
 use serde_json::Value;
 use std::io::BufRead;
@@ -79,6 +79,7 @@ impl<R: BufRead> Iterator for AlertReader<R> {
                 FrameKind::Json => match serde_json::from_slice::<Alert>(bytes) {
                     Ok(a) => Ok(a),
                     Err(fast) => json_envelope(bytes, line)
+                        .or_else(|| salvage_broken_json(bytes))
                         .unwrap_or_else(|| Err(explain(bytes, line, col, fast))),
                 },
                 FrameKind::Text => match std::str::from_utf8(bytes) {

@@ -112,7 +112,9 @@ fn parse_in(text: &str, mut env: Envelope, line: u64, depth: u8) -> Result<Alert
     let mut alert = if rest.starts_with('{') {
         match parse_json(rest.as_bytes(), line, 0) {
             Ok(a) => a,
-            Err(e) => match json_envelope_in(rest.as_bytes(), env.clone(), line, depth) {
+            Err(e) => match json_envelope_in(rest.as_bytes(), env.clone(), line, depth)
+                .or_else(|| salvage_broken_json(rest.as_bytes()))
+            {
                 Some(r) => r?,
                 None => return Err(e),
             },
@@ -124,9 +126,53 @@ fn parse_in(text: &str, mut env: Envelope, line: u64, depth: u8) -> Result<Alert
     Ok(alert)
 }
 
+/// A JSON alert that is no longer valid JSON (a hand-edited or truncated value such as
+/// `"time":""` next to `"evt.time":,`): Falco's `output` text still says what happened, so it is
+/// read as Falco text, with `rule`, `priority` and `source` taken from their own keys when those
+/// are intact. `None` when there is no readable `output` string.
+pub(crate) fn salvage_broken_json(bytes: &[u8]) -> Option<Result<Alert, IngestError>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    // Junk after the object (`{...}}x`) is not a broken value: that line stays a dead letter.
+    if !text.trim_end().ends_with('}') {
+        return None;
+    }
+    let output = json_string_after(text, "\"output\"")?;
+    // Falco wrote `<time>: <Priority> msg`; an emptied time leaves `: <Priority> msg`.
+    let out = output.trim_start_matches(|c: char| c == ':' || c.is_whitespace());
+    let mut alert = match parse_falco_text(out) {
+        Ok(a) => a,
+        Err(e) => return Some(Err(e)),
+    };
+    if let Some(rule) = json_string_after(text, "\"rule\"") {
+        alert.rule = fa_model::RuleName::from(rule.as_str());
+    }
+    if alert.priority.is_none() {
+        alert.priority = json_string_after(text, "\"priority\"").and_then(|p| p.parse().ok());
+    }
+    if alert.source.is_none() {
+        alert.source = json_string_after(text, "\"source\"").map(|s| fa_model::Source::parse(&s));
+    }
+    Some(Ok(alert))
+}
+
+/// The JSON string value of the first `key` (quoted) at the top level of a broken object,
+/// if it reads as a complete JSON string.
+fn json_string_after(text: &str, key: &str) -> Option<String> {
+    let at = text.find(key)? + key.len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let mut it = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    it.next()?.ok()
+}
+
 /// Take one envelope layer off the front of `s`, if it has one.
 fn strip_layer<'a>(s: &'a str, env: &mut Envelope) -> Option<&'a str> {
     match s.as_bytes().first()? {
+        // `# {...}`: an alert pasted as a comment into a shell snippet or a config file.
+        b'#' => s
+            .trim_start_matches('#')
+            .trim_start()
+            .starts_with('{')
+            .then(|| s.trim_start_matches('#').trim_start()),
         b'<' => strip_syslog_pri(s, env),
         b'[' => strip_kubectl_prefix(s),
         b'0'..=b'9' => strip_timestamp_led(s, env),

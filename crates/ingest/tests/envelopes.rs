@@ -356,3 +356,49 @@ fn default_dead_letter_file_is_never_written_through_a_symlink() {
         b"keep me\njunk line\n"
     );
 }
+
+/// Published in simonangel-fong/react2shell-eks's README: Falco's JSON alerts pasted as shell
+/// comments (`# {...}`).
+#[test]
+fn json_alert_pasted_as_a_comment() {
+    let text = fa_testdata::read_to_string(
+        &fa_testdata::corpus_dir().join("atk-react2shell-eks-detect.log"),
+    );
+    let line = text.lines().next().expect("a line");
+    assert!(line.starts_with("# {"));
+    let a = one(line);
+    assert_eq!(a.rule.as_str(), "Cluster Secret Accessed via K8s API");
+    assert_eq!(a.priority, Some(Priority::Critical));
+}
+
+/// Published in elastisys/compliantkubernetes-apps#1100: a JSON alert whose values were emptied
+/// by hand (`"time":""`, `"evt.time":,`) is no longer JSON, but its `output` text is intact and
+/// is read as Falco text, with rule, priority and source from their own keys.
+#[test]
+fn broken_json_is_read_through_its_output_text() {
+    let text = fa_testdata::read_to_string(
+        &fa_testdata::corpus_dir().join("fp-elastisys-1100-host-setuid.log"),
+    );
+    let line = text.lines().next().expect("a line");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(line).is_err(),
+        "the line is not JSON"
+    );
+    let a = one(line);
+    assert_eq!(a.rule.as_str(), "Non sudo setuid");
+    assert_eq!(a.priority, Some(Priority::Notice));
+    assert_eq!(a.output_fields["container.id"], json!("host"));
+    // Without an `output` string there is nothing to read: still a dead letter.
+    let (ok, bad) = read_all(b"{\"rule\":\"x\",\"time\":,}\n");
+    assert!(ok.is_empty());
+    assert_eq!(bad.len(), 1);
+}
+
+#[test]
+fn junk_after_an_alert_is_not_salvaged() {
+    let line = "{\"rule\":\"r\",\"output\":\"10:00:00.000000000: Notice x (user=root)\"}}x\n";
+    let (ok, bad) = read_all(line.as_bytes());
+    assert!(ok.is_empty(), "{ok:?}");
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].raw, line.trim_end_matches('\n').as_bytes());
+}
