@@ -38,7 +38,8 @@ pub fn check_body(encoding: Option<&str>, raw: &[u8]) {
     }
 }
 
-/// `s` as the contents of a JSON string.
+/// `data` as a JSON string (lossy UTF-8). Not every target uses it.
+#[allow(dead_code)]
 pub fn json_str(data: &[u8]) -> String {
     serde_json::Value::String(String::from_utf8_lossy(data).into_owned()).to_string()
 }
