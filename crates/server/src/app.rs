@@ -1,6 +1,8 @@
 //! The router, shared request state and the read API.
 
 use crate::auth::Auth;
+use crate::disk::DiskGuard;
+use crate::ingest::BodyPace;
 use crate::pipeline::{InFlight, JournalCmd, Shared, WriteCmd};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 pub type StoreOpener = Arc<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
 
@@ -77,6 +79,22 @@ pub struct AppInner {
     pub analyzer: Analyzer,
     pub auth: Auth,
     pub max_body: usize,
+    pub limits: IngestLimits,
+    /// Body memory of all ingest requests, in KiB permits (`ingest.max_body_memory`).
+    pub body_budget: Arc<Semaphore>,
+    /// Bodies being read before their signature is verified (`ingest.max_unauthenticated_bodies`).
+    pub unauthenticated: Arc<Semaphore>,
+    pub disk: Arc<DiskGuard>,
+}
+
+/// The budgets of one ingest request.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    pub max_dead_letters: usize,
+    pub max_alerts: usize,
+    pub pace: BodyPace,
+    /// The whole body budget: one request never asks for more than there is.
+    pub body_budget_kib: u32,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -176,6 +194,8 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(st)
@@ -187,6 +207,50 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     crate::ingest::unauthorized(&st)
+}
+
+async fn not_found(req: Request) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        &format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Error answers not written by this service (axum's rejections of a path, a query string, a
+/// method; a body limit) are plain text or empty: they are rewritten as the documented
+/// `{"error": "..."}`, keeping their status, message and headers.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let r = next.run(req).await;
+    let status = r.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return r;
+    }
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return r;
+    }
+    let (mut parts, body) = r.into_parts();
+    // Rejection texts are short; a long body is not one of them.
+    let text = match axum::body::to_bytes(body, 16 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let msg = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let mut out = json_error(status, &msg);
+    for (k, v) in parts.headers.iter() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -208,10 +272,15 @@ async fn healthz() -> Response {
 
 async fn readyz(State(st): State<AppState>) -> Response {
     let s = &st.shared;
-    let ready = s.ready.load(Ordering::Relaxed) && !s.draining.load(Ordering::Relaxed);
+    // Ready means "can accept alerts": not while the disk is below the reserve.
+    let disk_low = st.disk.is_low();
+    let ready = s.ready.load(Ordering::Relaxed) && !s.draining.load(Ordering::Relaxed) && !disk_low;
     let body = serde_json::json!({
         "ready": ready,
         "draining": s.draining.load(Ordering::Relaxed),
+        "disk_low": disk_low,
+        "disk_free_bytes": st.disk.free(),
+        "min_free_disk": st.disk.min_free(),
         "queue_depth": s.queue_depth(),
         "queue_capacity": s.queue_capacity,
         "backlog_queued": s.backlog_queued.load(Ordering::Relaxed),

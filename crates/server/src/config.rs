@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2802";
+/// Shortest token, and shortest HMAC secret off loopback.
+pub const MIN_SECRET_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -36,6 +38,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub notify: NotifyConfig,
     pub log: LogConfig,
+    /// Budgets of one ingest request and of ingest as a whole (see docs/service.md "Limits").
+    pub ingest: IngestConfig,
     /// The optional LLM narrative: the same settings as `analyze`'s `--llm*` flags (`model`,
     /// `base_url`, `timeout`, `redaction`, `max_requests`, `max_tokens`, `concurrency`,
     /// `rate`, `cache`). Without `model` nothing leaves the machine.
@@ -57,6 +61,23 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests and queued analysis.
     #[serde(with = "duration_str")]
     pub shutdown_timeout: Duration,
+    /// A request's headers must arrive within this (slow-header clients are cut off). An idle
+    /// keep-alive connection waits for the next request's headers, so this also bounds it.
+    #[serde(with = "duration_str")]
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes in either direction and no request in progress for this
+    /// long is closed.
+    #[serde(with = "duration_str")]
+    pub idle_timeout: Duration,
+    /// A request body may take this long, plus one second per `min_body_rate` bytes received.
+    #[serde(with = "duration_str")]
+    pub body_timeout: Duration,
+    /// Bytes per second a body must keep up after `body_timeout`.
+    pub min_body_rate: u64,
+    /// Open connections at most (also capped by the file-descriptor limit less what the
+    /// store and journal need). Beyond it the oldest idle connection is closed to make room,
+    /// or, when every connection is busy, the new one gets a 503 at once.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +90,11 @@ impl Default for ServerConfig {
             tls_key: None,
             insecure_no_auth: false,
             shutdown_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(10),
+            min_body_rate: 16 * 1024,
+            max_connections: 1024,
         }
     }
 }
@@ -80,6 +106,82 @@ pub struct AuthConfig {
     pub token: Option<String>,
     /// Secret for `X-Falco-Analyst-Signature: sha256=<hex HMAC-SHA256 of the raw body>` on ingest.
     pub hmac_secret: Option<String>,
+}
+
+/// A number of bytes: an integer, or a string with a unit (`512MiB`, `1GB`, `64k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Result<ByteSize, String> {
+        let t = s.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(digits);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size like 512MiB"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1000 * 1000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1000 * 1000 * 1000,
+            "gib" => 1 << 30,
+            other => {
+                return Err(format!(
+                    "`{s}`: unknown unit `{other}` (B, KiB, MiB, GiB, kB, MB, GB)"
+                ))
+            }
+        };
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{s}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Rejected records kept as dead letters per request; the rest are counted, not kept.
+    pub max_dead_letters_per_request: usize,
+    /// Alerts in one request at most (413 beyond, found while parsing).
+    pub max_alerts_per_request: usize,
+    /// Memory for request bodies being read and decoded, all requests together; a request
+    /// that finds none free within a second gets a 503.
+    pub max_body_memory: ByteSize,
+    /// Bodies read before their HMAC signature is verified, at once; more get a 503 at once.
+    pub max_unauthenticated_bodies: usize,
+    /// Free space kept on the database's file system: below it ingest answers 503 (nothing
+    /// written) and /readyz is not ready; the store writer still has this room to finish.
+    pub min_free_disk: ByteSize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_dead_letters_per_request: 100,
+            max_alerts_per_request: 10_000,
+            max_body_memory: ByteSize(64 << 20),
+            max_unauthenticated_bodies: 8,
+            min_free_disk: ByteSize(64 << 20),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +331,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FALCO_ANALYST_LOG_LEVEL", "log.level"),
     ("FALCO_ANALYST_LLM", "llm.model"),
     ("FALCO_ANALYST_LLM_BASE_URL", "llm.base_url"),
+    ("FALCO_ANALYST_MAX_CONNECTIONS", "server.max_connections"),
+    ("FALCO_ANALYST_MIN_FREE_DISK", "ingest.min_free_disk"),
 ];
 
 fn parse_num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
@@ -312,6 +416,13 @@ impl Config {
                 "FALCO_ANALYST_LOG_LEVEL" => self.log.level = v,
                 "FALCO_ANALYST_LLM" => self.llm.llm = Some(v),
                 "FALCO_ANALYST_LLM_BASE_URL" => self.llm.llm_base_url = Some(v),
+                "FALCO_ANALYST_MAX_CONNECTIONS" => {
+                    self.server.max_connections = parse_num(var, &v)?
+                }
+                "FALCO_ANALYST_MIN_FREE_DISK" => {
+                    self.ingest.min_free_disk =
+                        ByteSize::parse(&v).map_err(|message| ConfigError::Env { var, message })?
+                }
                 _ => {}
             }
         }
@@ -352,11 +463,38 @@ impl Config {
             }
         }
         if let Some(t) = &self.auth.token {
-            if !t.is_empty() && t.len() < 16 {
-                return Err(ConfigError::Invalid(
-                    "the token must be at least 16 characters".into(),
-                ));
+            if !t.is_empty() && t.len() < MIN_SECRET_LEN {
+                return Err(ConfigError::Invalid(format!(
+                    "the token must be at least {MIN_SECRET_LEN} characters"
+                )));
             }
+        }
+        // A signature is as good as its secret: off loopback it needs a token's length.
+        if let Some(s) = &self.auth.hmac_secret {
+            if !s.is_empty() && s.len() < MIN_SECRET_LEN && !addr.ip().is_loopback() {
+                return Err(ConfigError::Invalid(format!(
+                    "the HMAC secret (auth.hmac_secret) must be at least {MIN_SECRET_LEN} characters off loopback"
+                )));
+            }
+        }
+        if self.server.max_connections == 0
+            || self.ingest.max_alerts_per_request == 0
+            || self.ingest.max_unauthenticated_bodies == 0
+        {
+            return Err(ConfigError::Invalid(
+                "server.max_connections, ingest.max_alerts_per_request and ingest.max_unauthenticated_bodies must be positive".into(),
+            ));
+        }
+        if self.ingest.max_body_memory.0 < self.server.max_body_bytes as u64 {
+            return Err(ConfigError::Invalid(format!(
+                "ingest.max_body_memory ({} bytes) must hold at least one body of server.max_body_bytes ({})",
+                self.ingest.max_body_memory.0, self.server.max_body_bytes
+            )));
+        }
+        if self.server.min_body_rate == 0 {
+            return Err(ConfigError::Invalid(
+                "server.min_body_rate must be positive (bytes per second)".into(),
+            ));
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(
@@ -521,5 +659,38 @@ mod tests {
         c.validate().unwrap();
         c.server.tls_cert = Some("cert.pem".into());
         assert!(c.validate().unwrap_err().to_string().contains("TLS"));
+    }
+
+    #[test]
+    fn an_hmac_secret_needs_a_tokens_length_off_loopback() {
+        let mut c = Config::default();
+        c.auth.hmac_secret = Some("x".into());
+        // On loopback a short secret is a local test's business.
+        c.validate().unwrap();
+        c.server.listen = "0.0.0.0:2802".into();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("HMAC secret") && e.contains("16"), "{e}");
+        c.auth.hmac_secret = Some("sixteen-chars-ok".into());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn limits_from_the_file_and_sizes_with_units() {
+        let c = Config::from_toml(
+            "[server]\nheader_read_timeout = \"3s\"\nmax_connections = 50\n[ingest]\nmin_free_disk = \"512MiB\"\nmax_body_memory = 8388608\nmax_dead_letters_per_request = 7\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.server.max_connections, 50);
+        assert_eq!(c.ingest.min_free_disk, ByteSize(512 << 20));
+        assert_eq!(c.ingest.max_body_memory, ByteSize(8 << 20));
+        assert_eq!(c.ingest.max_dead_letters_per_request, 7);
+        assert_eq!(ByteSize::parse("2GB"), Ok(ByteSize(2_000_000_000)));
+        assert!(ByteSize::parse("12 parsecs").is_err());
+        assert!(Config::from_toml("[ingest]\nmin_free_disk = \"lots\"", "t").is_err());
+        let mut small = Config::default();
+        small.ingest.max_body_memory = ByteSize(1024);
+        assert!(small.validate().is_err());
     }
 }

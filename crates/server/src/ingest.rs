@@ -2,22 +2,25 @@
 //! the writer, answer once committed.
 
 use crate::app::{json_error, AppState};
+use crate::auth::SignatureCheck;
+pub use crate::body::reason_kind;
+use crate::body::{decode, parse_limited, Decoded, Parsed};
 use crate::pipeline::{
     count_received, new_alert_row, source_label, IngestCmd, JournalCmd, WriteCmd,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use fa_ingest::{parse_body, IngestError, Rejected};
-use fa_model::{Alert, AlertError};
+use fa_ingest::Rejected;
+use fa_model::Alert;
+use http_body_util::BodyExt as _;
 
 use fa_store::{to_nanos, NewAlert, NewDeadLetter};
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
-use tokio::sync::oneshot;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// Bodies larger than this are parsed on the blocking pool instead of a runtime thread.
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
@@ -25,23 +28,6 @@ const INLINE_PARSE_BYTES: usize = 256 * 1024;
 const LISTED_REJECTIONS: usize = 20;
 /// What is kept of a body too large to accept, so the dead letter shows what it was.
 const TOO_LARGE_PREFIX: usize = 64 * 1024;
-
-/// A short, stable name for why a record was rejected (metrics label, dead-letter kind).
-pub fn reason_kind(e: &IngestError) -> &'static str {
-    match e {
-        IngestError::Open { .. } | IngestError::Io(_) => "io",
-        IngestError::JsonSyntax { .. } => "json_syntax",
-        IngestError::Incomplete(_) => "incomplete",
-        IngestError::TrailingCharacters { .. } => "trailing_characters",
-        IngestError::NotAnObject { .. } => "not_an_object",
-        IngestError::Alert(AlertError::Missing(_)) => "missing_field",
-        IngestError::Alert(AlertError::Field { .. }) => "invalid_field",
-        IngestError::TooLarge { .. } => "too_large",
-        IngestError::InvalidUtf8 { .. } => "invalid_utf8",
-        IngestError::UnrecognisedLine(_) => "unrecognised_line",
-        IngestError::NotAnAlert(_) => "not_an_alert",
-    }
-}
 
 /// A sender's uuid is kept when it is a sane identifier; it names the alert in URLs.
 fn usable_uuid(u: &str) -> bool {
@@ -96,43 +82,6 @@ fn identify(a: &mut Alert, size_hint: usize) -> Result<(String, String), serde_j
     Ok((uuid, String::from_utf8(buf).unwrap_or_default()))
 }
 
-fn retry_after(status: StatusCode, secs: u32, msg: &str) -> Response {
-    let mut r = json_error(status, msg);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    r
-}
-
-enum Decoded {
-    Ok(Vec<u8>),
-    TooLarge,
-    Bad(String),
-    Unsupported(String),
-}
-
-fn decode(headers: &HeaderMap, raw: &[u8], max: usize) -> Decoded {
-    let enc = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match enc.as_str() {
-        "" | "identity" => Decoded::Ok(raw.to_vec()),
-        "gzip" | "x-gzip" => {
-            // Read one byte past the limit to tell "exactly max" from "more" (zip bombs).
-            let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max));
-            let mut d = flate2::read::MultiGzDecoder::new(raw).take(max as u64 + 1);
-            match d.read_to_end(&mut out) {
-                Ok(_) if out.len() > max => Decoded::TooLarge,
-                Ok(_) => Decoded::Ok(out),
-                Err(e) => Decoded::Bad(format!("the body is not valid gzip: {e}")),
-            }
-        }
-        other => Decoded::Unsupported(other.to_string()),
-    }
-}
-
 fn is_length_limit(e: &axum::Error) -> bool {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
@@ -142,6 +91,84 @@ fn is_length_limit(e: &axum::Error) -> bool {
         src = s.source();
     }
     false
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    /// Slower than `server.body_timeout` plus a second per `server.min_body_rate` bytes.
+    TooSlow,
+    Read(String),
+}
+
+/// How long a body may take: a grace period, then it must keep up a minimum rate.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPace {
+    pub grace: Duration,
+    pub min_rate: u64,
+}
+
+impl BodyPace {
+    fn allowed(&self, received: usize) -> Duration {
+        self.grace + Duration::from_secs_f64(received as f64 / self.min_rate.max(1) as f64)
+    }
+}
+
+/// Read a body of at most `max` bytes as it arrives, feeding each piece to the signature
+/// check when there is one: the body is held once and never beyond `max`.
+async fn read_body(
+    mut body: Body,
+    max: usize,
+    size_hint: usize,
+    pace: BodyPace,
+    mut sig: Option<&mut SignatureCheck>,
+) -> Result<Vec<u8>, BodyError> {
+    let start = tokio::time::Instant::now();
+    let mut buf: Vec<u8> = Vec::with_capacity(size_hint.min(max));
+    loop {
+        let deadline = start + pace.allowed(buf.len());
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::TooSlow),
+            Ok(None) => return Ok(buf),
+            Ok(Some(Err(e))) if is_length_limit(&e) => return Err(BodyError::TooLarge),
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e.to_string())),
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            if let Some(s) = sig.as_deref_mut() {
+                s.update(&data);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+}
+
+/// What a refused request left behind: which of its alerts are stored (none, unless said)
+/// and how many of its rejected records were kept as dead letters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Kept {
+    dead_letters: usize,
+}
+
+/// 429/503 with Retry-After and an exact account of what was kept: `stored_alerts` lists the
+/// uuids of the request's alerts that are stored (always none on these answers).
+fn refused(status: StatusCode, secs: u32, msg: &str, kept: Kept) -> Response {
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({
+            "error": msg,
+            "stored_alerts": [],
+            "dead_letters_kept": kept.dead_letters,
+        })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 pub async fn ingest(State(st): State<AppState>, req: Request) -> Response {
@@ -154,14 +181,35 @@ pub async fn ingest(State(st): State<AppState>, req: Request) -> Response {
     resp
 }
 
+/// Budget permits are KiB of body memory.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// Body memory for `bytes`, waiting up to [`BUDGET_WAIT`]; None when it stays taken.
+async fn body_memory(st: &AppState, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    let n = kib(bytes).min(st.limits.body_budget_kib);
+    match tokio::time::timeout(BUDGET_WAIT, st.body_budget.clone().acquire_many_owned(n)).await {
+        Ok(Ok(p)) => Some(p),
+        _ => {
+            st.shared.metrics.limited("max_body_memory");
+            None
+        }
+    }
+}
+
+/// How long a request waits for body memory before it is told to come back.
+const BUDGET_WAIT: Duration = Duration::from_secs(1);
+
 async fn ingest_inner(st: &AppState, req: Request) -> Response {
     let shared = &st.shared;
     if shared.draining.load(Ordering::Relaxed) {
         shared.metrics.throttled("shutting_down");
-        return retry_after(
+        return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             5,
-            "the service is shutting down; retry later",
+            "the service is shutting down; nothing was stored, retry later",
+            Kept::default(),
         );
     }
     let (parts, body) = req.into_parts();
@@ -179,56 +227,134 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     };
     let headers = &parts.headers;
 
-    // A token is checked before the body is read; a signature needs the body.
+    // Credentials are decided before any of the body is read: a token (or Basic auth) from
+    // the headers, or a well-formed signature, whose check then runs over the body as it
+    // arrives.
     let token_ok = st.auth.token_ok(headers);
-    let may_sign = st.auth.has_hmac() && headers.contains_key(crate::auth::SIGNATURE_HEADER);
-    if !token_ok && !may_sign {
-        return unauthorized(st);
+    let mut sig = if token_ok {
+        None
+    } else {
+        match st.auth.signature_check(headers) {
+            Some(c) => Some(c),
+            None => return unauthorized(st),
+        }
+    };
+    // Nothing is written below the free-space reserve, not even a dead letter.
+    if st.disk.is_low() {
+        shared.metrics.limited("min_free_disk");
+        shared.metrics.throttled("disk_low");
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            5,
+            "free disk space is below the reserve (ingest.min_free_disk); nothing was stored, retry later",
+            Kept::default(),
+        );
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let raw = if declared.is_some_and(|n| n > st.max_body as u64) {
-        None
-    } else {
-        match axum::body::to_bytes(Body::new(body), st.max_body).await {
-            Ok(b) => Some(b),
-            Err(e) if is_length_limit(&e) => None,
-            Err(e) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("could not read the request body: {e}"),
-                )
-            }
-        }
-    };
-    let Some(raw) = raw else {
-        if !token_ok {
+    let too_large_msg = format!(
+        "the body is larger than the {}-byte limit (server.max_body_bytes)",
+        st.max_body
+    );
+    if declared.is_some_and(|n| n > st.max_body as u64) {
+        shared.metrics.limited("max_body_bytes");
+        if sig.is_some() {
             // An unverifiable body from someone without the token is not kept.
             return unauthorized(st);
         }
-        let msg = format!(
-            "the body is larger than the {}-byte limit (server.max_body_bytes)",
-            st.max_body
-        );
         return reject_whole(
             st,
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            &msg,
+            &too_large_msg,
             &origin(),
             Vec::new(),
         )
         .await;
-    };
-    if !token_ok && !st.auth.ingest_ok(headers, &raw) {
-        return unauthorized(st);
     }
+    // Bodies whose sender is not known yet: only a few at once, refused at once beyond.
+    let unauthenticated = match &sig {
+        None => None,
+        Some(_) => match st.unauthenticated.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                shared.metrics.limited("max_unauthenticated_bodies");
+                return refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    1,
+                    "too many signed bodies being verified (ingest.max_unauthenticated_bodies); nothing was stored, retry later",
+                    Kept::default(),
+                );
+            }
+        },
+    };
+    let expected = declared.map_or(st.max_body, |n| n as usize);
+    let Some(raw_memory) = body_memory(st, expected).await else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
+            "too many bodies being read (ingest.max_body_memory); nothing was stored, retry later",
+            Kept::default(),
+        );
+    };
+    let raw = match read_body(
+        Body::new(body),
+        st.max_body,
+        expected,
+        st.limits.pace,
+        sig.as_mut(),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            shared.metrics.limited("max_body_bytes");
+            if sig.is_some() {
+                return unauthorized(st);
+            }
+            return reject_whole(
+                st,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &too_large_msg,
+                &origin(),
+                Vec::new(),
+            )
+            .await;
+        }
+        Err(BodyError::TooSlow) => {
+            shared.metrics.limited("body_timeout");
+            let mut r = json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body arrived too slowly (server.body_timeout, server.min_body_rate); nothing was stored",
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(BodyError::Read(e)) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the request body: {e}"),
+            )
+        }
+    };
+    if let Some(check) = sig.take() {
+        if !check.verify() {
+            return unauthorized(st);
+        }
+    }
+    drop(unauthenticated);
 
-    let decoded = match decode(headers, &raw, st.max_body) {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let decoded = match decode(encoding, &raw, st.max_body) {
         Decoded::Ok(b) => b,
         Decoded::TooLarge => {
+            shared.metrics.limited("max_body_bytes");
             let msg = format!(
                 "the decompressed body is larger than the {}-byte limit (server.max_body_bytes)",
                 st.max_body
@@ -251,7 +377,7 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
                 "bad_gzip",
                 &msg,
                 &origin(),
-                raw.to_vec(),
+                raw,
             )
             .await;
         }
@@ -263,11 +389,29 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
                 "unsupported_encoding",
                 &msg,
                 &origin(),
-                raw.to_vec(),
+                raw,
             )
             .await;
         }
     };
+    // A decompressed body is more memory: budgeted too (the compressed one is let go).
+    let _memory = if decoded.len() > raw.len() {
+        drop(raw_memory);
+        match body_memory(st, decoded.len()).await {
+            Some(p) => p,
+            None => {
+                return refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    1,
+                    "too many bodies being read (ingest.max_body_memory); nothing was stored, retry later",
+                    Kept::default(),
+                )
+            }
+        }
+    } else {
+        raw_memory
+    };
+    drop(raw);
     if decoded.iter().all(u8::is_ascii_whitespace) {
         shared.metrics.rejected("empty_body");
         return json_error(
@@ -277,27 +421,40 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     }
 
     let decoded_len = decoded.len();
-    let (alerts, rejected) = if decoded.len() > INLINE_PARSE_BYTES {
-        match tokio::task::spawn_blocking(move || parse_body(&decoded)).await {
+    let (max_dead, max_alerts) = (
+        st.limits.max_dead_letters,
+        st.limits.max_alerts.min(shared.queue_capacity),
+    );
+    let parsed = if decoded.len() > INLINE_PARSE_BYTES {
+        match tokio::task::spawn_blocking(move || parse_limited(&decoded, max_dead, max_alerts))
+            .await
+        {
             Ok(r) => r,
             Err(_) => {
                 return json_error(StatusCode::INTERNAL_SERVER_ERROR, "parsing the body failed")
             }
         }
     } else {
-        parse_body(&decoded)
+        parse_limited(&decoded, max_dead, max_alerts)
     };
-
-    let n = alerts.len();
-    if n > shared.queue_capacity {
+    if parsed.too_many_alerts {
+        shared.metrics.limited("max_alerts_per_request");
         return json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!(
-                "the body holds {n} alerts; send at most {} per request",
-                shared.queue_capacity
+                "the body holds more than {max_alerts} alerts (ingest.max_alerts_per_request, analysis.queue_capacity); nothing was stored, send fewer per request"
             ),
         );
     }
+    let Parsed {
+        alerts,
+        kept: rejected,
+        rejected_by_kind,
+        rejected: n_rejected,
+        too_many_alerts: _,
+    } = parsed;
+
+    let n = alerts.len();
     let now = to_nanos(chrono::Utc::now());
     let mut new_alerts = Vec::with_capacity(n);
     let mut parsed = Vec::with_capacity(n);
@@ -323,12 +480,12 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         .map(|r| serde_json::json!({"line": r.line, "reason": reason_kind(&r.error), "error": r.error.to_string()}))
         .collect();
     let first_problem = rejected.first().map(|r| r.to_string());
-    let n_rejected = rejected.len();
-    let kinds: Vec<&'static str> = rejected.iter().map(|r| reason_kind(&r.error)).collect();
+    let origin_text = origin();
     let dead: Vec<NewDeadLetter> = rejected
         .into_iter()
-        .map(|r| rejected_letter(&origin(), r))
+        .map(|r| rejected_letter(&origin_text, r))
         .collect();
+    let n_dead = dead.len();
 
     // Room in the analysis queue first: without it nothing is stored and the sender retries.
     if n > 0 {
@@ -336,10 +493,11 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             Ok(p) => p.forget(),
             Err(_) => {
                 shared.metrics.throttled("queue_full");
-                return retry_after(
+                return refused(
                     StatusCode::TOO_MANY_REQUESTS,
                     1,
                     "the analysis queue is full; nothing was stored, retry later",
+                    Kept::default(),
                 );
             }
         }
@@ -347,24 +505,39 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
     // Rejected records are kept before the answer says so.
     if !dead.is_empty() && !keep_dead_letters(st, dead).await {
         shared.release(n);
-        return retry_after(
+        return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             1,
             "the store is saturated; nothing was stored, retry later",
+            Kept::default(),
         );
     }
     let uuids: Vec<String> = new_alerts.iter().map(|a| a.uuid.clone()).collect();
     let outcomes = if n == 0 {
         Vec::new()
     } else {
-        match append(st, new_alerts, parsed).await {
+        match append(
+            st,
+            new_alerts,
+            parsed,
+            Kept {
+                dead_letters: n_dead,
+            },
+        )
+        .await
+        {
             Ok(o) => o,
             Err(r) => return r,
         }
     };
     // Counted once stored: a refused request is counted when it is sent again.
-    for k in kinds {
-        shared.metrics.rejected(k);
+    for (k, count) in rejected_by_kind {
+        shared.metrics.rejected_n(k, count);
+    }
+    if n_rejected > n_dead {
+        shared
+            .metrics
+            .limited_by("max_dead_letters_per_request", (n_rejected - n_dead) as u64);
     }
     let mut accepted = 0u64;
     let mut duplicates = 0u64;
@@ -392,8 +565,15 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
         )
             .into_response();
     }
+    let kept_note = if n_dead < n_rejected {
+        format!(
+            "the first {n_dead} kept as dead letters (ingest.max_dead_letters_per_request), the rest only counted"
+        )
+    } else {
+        "kept as dead letters".to_string()
+    };
     let error = format!(
-        "{n_rejected} of {} records rejected and kept as dead letters; the first: {}",
+        "{n_rejected} of {} records rejected, {kept_note}; the first: {}",
         n_rejected + n,
         first_problem.unwrap_or_default()
     );
@@ -405,6 +585,8 @@ async fn ingest_inner(st: &AppState, req: Request) -> Response {
             "duplicates": duplicates,
             "uuids": uuids,
             "rejected": rejections,
+            "rejected_count": n_rejected,
+            "dead_letters_kept": n_dead,
         })),
     )
         .into_response()
@@ -477,6 +659,7 @@ async fn append(
     st: &AppState,
     new_alerts: Vec<NewAlert>,
     parsed: Vec<Alert>,
+    kept: Kept,
 ) -> Result<Vec<fa_store::Inserted>, Response> {
     let shared = &st.shared;
     let n = new_alerts.len();
@@ -497,19 +680,23 @@ async fn append(
                 "the store is shutting down; nothing was stored"
             }
         };
-        return Err(retry_after(StatusCode::SERVICE_UNAVAILABLE, 1, msg));
+        return Err(refused(StatusCode::SERVICE_UNAVAILABLE, 1, msg, kept));
     }
+    // A failed journal append keeps none of the group (the journal cuts what reached the
+    // file back off), so "nothing was stored" is exact.
     match rx.await {
         Ok(Ok(o)) => Ok(o),
-        Ok(Err(e)) => Err(retry_after(
+        Ok(Err(e)) => Err(refused(
             StatusCode::SERVICE_UNAVAILABLE,
             5,
-            &format!("the store failed: {e}; nothing was stored"),
+            &format!("the store failed: {e}; none of the alerts was stored"),
+            kept,
         )),
-        Err(_) => Err(retry_after(
+        Err(_) => Err(refused(
             StatusCode::SERVICE_UNAVAILABLE,
             5,
-            "the store stopped; nothing was stored",
+            "the store stopped; none of the alerts was stored",
+            kept,
         )),
     }
 }

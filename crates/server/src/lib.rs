@@ -8,7 +8,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod config;
+pub mod conn;
+pub mod disk;
 pub mod ingest;
 pub mod metrics;
 pub mod narration;
@@ -41,6 +44,8 @@ pub struct RunningServer {
     shutdown: Arc<Notify>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
     shared: Arc<Shared>,
+    disk: Arc<disk::DiskGuard>,
+    max_connections: usize,
 }
 
 impl RunningServer {
@@ -63,6 +68,17 @@ impl RunningServer {
     /// Alerts waiting for analysis.
     pub fn queue_depth(&self) -> usize {
         self.shared.queue_depth()
+    }
+
+    /// Change the free-space reserve (`ingest.min_free_disk`) while running; it applies from
+    /// the next measurement of free space (at most [`disk::CHECK_INTERVAL`] later).
+    pub fn set_min_free_disk(&self, bytes: u64) {
+        self.disk.set_min_free(bytes);
+    }
+
+    /// Connections allowed at once (`server.max_connections`, capped by the file limit).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 }
 
@@ -110,6 +126,8 @@ fn checkpointer(store: SqliteStore, journal: JournalSyncer, stop: Arc<AtomicBool
 pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     cfg.validate()?;
     let addr = cfg.listen_addr()?;
+    // Connections are budgeted from the file limit; first make it as large as allowed.
+    let fd_limit = conn::raise_fd_limit();
     let retention = cfg.retention.policy()?;
     // Checked before anything starts: a missing API key or a bad URL is a start-up error.
     let llm = LlmConfig::from_args(&cfg.llm).context("LLM configuration")?;
@@ -315,6 +333,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         })
     };
 
+    let disk = disk::DiskGuard::new(&path, cfg.ingest.min_free_disk.0);
+    disk.check(&shared);
+    let disk_task = tokio::spawn(disk.clone().watch(shared.clone()));
+    let budget_kib = u32::try_from(cfg.ingest.max_body_memory.0 / 1024).unwrap_or(u32::MAX);
     let state = Arc::new(AppInner {
         shared: shared.clone(),
         journal: itx.clone(),
@@ -324,7 +346,40 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         analyzer,
         auth: auth::Auth::new(cfg.auth.token.as_deref(), cfg.auth.hmac_secret.as_deref()),
         max_body: cfg.server.max_body_bytes,
+        limits: app::IngestLimits {
+            max_dead_letters: cfg.ingest.max_dead_letters_per_request,
+            max_alerts: cfg.ingest.max_alerts_per_request,
+            pace: ingest::BodyPace {
+                grace: cfg.server.body_timeout,
+                min_rate: cfg.server.min_body_rate,
+            },
+            body_budget_kib: budget_kib,
+        },
+        body_budget: Arc::new(tokio::sync::Semaphore::new(budget_kib as usize)),
+        unauthenticated: Arc::new(tokio::sync::Semaphore::new(
+            cfg.ingest.max_unauthenticated_bodies,
+        )),
+        disk: disk.clone(),
     });
+    let max_connections =
+        conn::connection_budget(cfg.server.max_connections, fd_limit, cfg.store.readers);
+    if max_connections < cfg.server.max_connections {
+        tracing::info!(
+            max_connections,
+            configured = cfg.server.max_connections,
+            fd_limit,
+            "connections capped by the file-descriptor limit (the store and journal keep their share)"
+        );
+    }
+    let limiter = conn::ConnLimiter::new(max_connections, shared.clone());
+    let (idle_timeout, tls_on) = (cfg.server.idle_timeout, cfg.server.tls_cert.is_some());
+    let limited = |limiter: &Arc<conn::ConnLimiter>| conn::LimitedAcceptor {
+        inner: (),
+        limiter: limiter.clone(),
+        idle_timeout,
+        tls: tls_on,
+    };
+    let header_timeout = cfg.server.header_read_timeout;
     let app = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
@@ -343,11 +398,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                         key.display()
                     )
                 })?;
-            let server = axum_server::from_tcp_rustls(listener, tls_cfg)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, tls_cfg)?
+                .map(|inner| limited(&limiter).with_inner(inner))
+                .handle(handle.clone());
+            server
+                .http_builder()
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
         _ => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(limited(&limiter).with_inner(axum_server::accept::DefaultAcceptor))
+                .handle(handle.clone());
+            server
+                .http_builder()
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
     };
@@ -401,6 +470,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 }
             }
             retention_task.abort();
+            disk_task.abort();
             let _ = wtx.send(WriteCmd::Stop).await;
             drop(wtx);
             tokio::task::spawn_blocking(move || writer.join())
@@ -434,6 +504,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         shutdown,
         done,
         shared,
+        disk,
+        max_connections,
     })
 }
 

@@ -35,8 +35,18 @@ pub struct SinkOutcome {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub limit: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub limit_rejections: Family<LimitLabel, Counter>,
+    pub open_connections: Gauge,
+    pub max_connections: Gauge,
+    pub disk_free_bytes: Gauge,
+    pub disk_low: Gauge,
     pub alerts_received: Family<PrioritySource, Counter>,
     pub alerts_duplicate: Counter,
     pub uuid_store_lookups: Counter,
@@ -70,6 +80,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("falco_analyst");
         let m = Metrics {
+            limit_rejections: Family::default(),
+            open_connections: Gauge::default(),
+            max_connections: Gauge::default(),
+            disk_free_bytes: Gauge::default(),
+            disk_low: Gauge::default(),
             alerts_received: Family::default(),
             alerts_duplicate: Counter::default(),
             uuid_store_lookups: Counter::default(),
@@ -95,6 +110,32 @@ impl Metrics {
             retention_deleted: Counter::default(),
             registry: Registry::default(),
         };
+        r.register(
+            "limit_rejections",
+            "Requests, connections or records refused or cut off by a resource limit, by limit \
+             (the names of docs/service.md \"Limits\")",
+            m.limit_rejections.clone(),
+        );
+        r.register(
+            "open_connections",
+            "HTTP connections open now",
+            m.open_connections.clone(),
+        );
+        r.register(
+            "max_connections",
+            "HTTP connections allowed at once (server.max_connections, capped by the file limit)",
+            m.max_connections.clone(),
+        );
+        r.register(
+            "disk_free_bytes",
+            "Free bytes on the database's file system (for unprivileged users)",
+            m.disk_free_bytes.clone(),
+        );
+        r.register(
+            "disk_low",
+            "1 while free space is below ingest.min_free_disk (ingest answers 503)",
+            m.disk_low.clone(),
+        );
         r.register(
             "alerts_received",
             "Alerts accepted at ingest, by priority and source",
@@ -214,12 +255,31 @@ impl Metrics {
         s
     }
 
+    pub fn rejected_n(&self, reason: &str, n: u64) {
+        self.alerts_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc_by(n);
+    }
+
     pub fn rejected(&self, reason: &str) {
         self.alerts_rejected
             .get_or_create(&ReasonLabel {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// A resource limit refused or cut something off; `limit` is its configuration name.
+    pub fn limited(&self, limit: &'static str) {
+        self.limited_by(limit, 1);
+    }
+
+    pub fn limited_by(&self, limit: &'static str, n: u64) {
+        self.limit_rejections
+            .get_or_create(&LimitLabel { limit })
+            .inc_by(n);
     }
 
     pub fn throttled(&self, reason: &str) {

@@ -329,9 +329,15 @@ impl Journal {
         if seqs.is_empty() {
             return Ok(seqs);
         }
-        // A failed write leaves `current_len` where it was: the next group overwrites whatever
-        // part of this one reached the file.
-        self.write_current()?;
+        // A failed write leaves `current_len` where it was and cuts off whatever part of this
+        // group reached the file, so that a restart before the next group does not bring back
+        // alerts whose senders were told nothing was stored.
+        if let Err(e) = self.write_current() {
+            if let Err(t) = self.current.set_len(self.current_len) {
+                tracing::warn!(error = %t, "cutting a failed journal append back off");
+            }
+            return Err(e);
+        }
         self.current_len += self.buf.len() as u64;
         self.next_seq = seq;
         if let Some(cur) = self.segments.last_mut() {

@@ -69,7 +69,10 @@ pub(crate) fn check_kind(kind: Kind, code: &str) -> Vec<Finding> {
     }
 }
 
-fn fence_of(line: &str) -> Option<(usize, char, usize, &str)> {
+/// An opening fence: its indentation, character, length and info string.
+type FenceOpen<'a> = (usize, char, usize, &'a str);
+
+fn fence_of(line: &str) -> Option<FenceOpen<'_>> {
     let indent = line.len() - line.trim_start().len();
     let t = line.trim_start();
     let ch = t.chars().next()?;
@@ -87,13 +90,64 @@ fn fence_of(line: &str) -> Option<(usize, char, usize, &str)> {
     Some((indent, ch, len, info))
 }
 
+/// `line` without up to `depth` blockquote markers (`>` and one optional space after each), and
+/// how many it had.
+fn strip_quotes(line: &str, depth: usize) -> (&str, usize) {
+    let mut rest = line;
+    let mut n = 0;
+    while n < depth {
+        let t = rest.trim_start_matches([' ', '\t']);
+        // A marker is indented by at most three spaces (CommonMark); more is code.
+        if rest.len() - t.len() > 3 {
+            break;
+        }
+        let Some(after) = t.strip_prefix('>') else {
+            break;
+        };
+        rest = after.strip_prefix(' ').unwrap_or(after);
+        n += 1;
+    }
+    (rest, n)
+}
+
+/// A list item marker (`-`, `*`, `+`, `1.`, `1)`) at the start of `line` followed by a space:
+/// the width of the marker with its indentation and the space, which the item's content is
+/// indented by.
+fn list_marker_width(line: &str) -> Option<usize> {
+    let t = line.trim_start_matches(' ');
+    let indent = line.len() - t.len();
+    let marker = if t.starts_with(['-', '*', '+']) {
+        1
+    } else {
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 || !t[digits..].starts_with(['.', ')']) {
+            return None;
+        }
+        digits + 1
+    };
+    let after = &t[marker..];
+    let spaces = after.len() - after.trim_start_matches(' ').len();
+    (spaces > 0).then_some(indent + marker + spaces)
+}
+
+/// A fence opening on `line`, also inside blockquotes and list items: (quote depth, fence).
+fn container_fence(line: &str) -> Option<(usize, FenceOpen<'_>)> {
+    let (inner, depth) = strip_quotes(line, usize::MAX);
+    if let Some(f) = fence_of(inner) {
+        return Some((depth, f));
+    }
+    let width = list_marker_width(inner)?;
+    let (indent, ch, len, info) = fence_of(&inner[width..])?;
+    Some((depth, (width + indent, ch, len, info)))
+}
+
 fn split(text: &str) -> (Vec<Block>, Vec<(usize, &str)>) {
     let lines: Vec<&str> = text.lines().collect();
     let mut blocks = Vec::new();
     let mut prose = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let Some((indent, ch, len, info)) = fence_of(lines[i]) else {
+        let Some((depth, (indent, ch, len, info))) = container_fence(lines[i]) else {
             prose.push((i + 1, lines[i]));
             i += 1;
             continue;
@@ -102,9 +156,15 @@ fn split(text: &str) -> (Vec<Block>, Vec<(usize, &str)>) {
         let mut content = Vec::new();
         i += 1;
         while i < lines.len() {
-            let l = lines[i];
+            // Inside a blockquote the code's lines carry the quote's `>` markers: they are
+            // not part of the code. A line without them ends the quote, and the block.
+            let (l, quotes) = strip_quotes(lines[i], depth);
+            if quotes < depth {
+                break;
+            }
             let t = l.trim();
             if t.chars().all(|c| c == ch) && t.chars().count() >= len {
+                i += 1; // the closing fence
                 break;
             }
             // Content is de-indented by the fence's indentation where it has it; seeds put the
@@ -112,7 +172,6 @@ fn split(text: &str) -> (Vec<Block>, Vec<(usize, &str)>) {
             content.push(strip_indent(l, indent));
             i += 1;
         }
-        i += 1; // the closing fence (or the end)
         let lang = info
             .split_whitespace()
             .next()
@@ -389,6 +448,38 @@ fn check_prose_line(line: &str, line_no: usize) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fences_inside_blockquotes_and_list_items() {
+        let doc = "> Run this:\n>\n> ```bash\n> docker run --no-pid x\n> ```\n\n- Or:\n  ```bash\n  docker run --securityOpt x\n  ```\n1. ```bash\n   docker run --netcat-opt x\n   ```\n> - ```sh\n>   docker run --no-pid y\n>   ```\n";
+        let (blocks, _) = split(doc);
+        let contents: Vec<&str> = blocks.iter().map(|b| b.content.as_str()).collect();
+        assert_eq!(
+            contents,
+            vec![
+                "docker run --no-pid x",
+                "docker run --securityOpt x",
+                "docker run --netcat-opt x",
+                "docker run --no-pid y"
+            ]
+        );
+        let f = check(doc);
+        let tokens: Vec<(&str, Option<usize>)> =
+            f.iter().map(|f| (f.token.as_str(), f.line)).collect();
+        assert_eq!(
+            tokens,
+            vec![
+                ("--no-pid", Some(4)),
+                ("--securityOpt", Some(9)),
+                ("--netcat-opt", Some(12)),
+                ("--no-pid", Some(15))
+            ]
+        );
+        // A quote that ends before its fence closes ends the block too.
+        let (blocks, prose) = split("> ```bash\n> ls\nafter\n");
+        assert_eq!(blocks[0].content, "ls");
+        assert_eq!(prose, vec![(3, "after")]);
+    }
 
     #[test]
     fn fences_including_misindented_ones() {
