@@ -363,3 +363,30 @@ fn rules_files_load_on_top_and_a_bad_one_exits_2_naming_file_item_and_position()
         );
     }
 }
+
+#[test]
+fn serve_refuses_to_start_with_a_bad_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad_rules.yaml");
+    std::fs::write(&bad, "- rule: Mine\n  condition: and proc.name = x\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(dir.path().join("s.db"))
+        .arg("--rules")
+        .arg(&bad)
+        .env("FALCO_ANALYST_TOKEN", "rules-test-token-0123456789")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad_rules.yaml:1") && err.contains("rule `Mine`"),
+        "{err}"
+    );
+}
