@@ -5,6 +5,8 @@ use crate::cluster::{Cluster, ClusterTable};
 use crate::fingerprint::{fingerprint, Fingerprint};
 use crate::incident::{incident_report, IncidentTracker};
 use crate::kb::{KbError, KnowledgeBase, Rule};
+use crate::rulecheck::RuleCheck;
+use crate::rules::RuleBook;
 use crate::scoring::Scoring;
 use crate::verdict::{judge, raise, Context, PrevalenceEntry};
 use crate::{describe, tune};
@@ -22,6 +24,9 @@ use std::sync::Arc;
 pub struct Analyzer {
     pub kb: Arc<KnowledgeBase>,
     pub scoring: Arc<Scoring>,
+    /// Upstream Falco rules (built in) and the user's `--rules` files: each reported alert's
+    /// rule condition is evaluated over its fields.
+    pub rules: Arc<RuleBook>,
 }
 
 impl Analyzer {
@@ -29,7 +34,19 @@ impl Analyzer {
         Analyzer {
             kb: Arc::new(kb),
             scoring: Arc::new(scoring),
+            rules: Arc::new(RuleBook::builtin()),
         }
+    }
+
+    /// The same analyzer with the user's rules files on top of the upstream ones.
+    pub fn with_rules(mut self, rules: RuleBook) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    /// The alert's rule condition(s) evaluated over its fields (remembered per fingerprint).
+    pub fn rule_check(&self, alert: &Alert) -> Vec<RuleCheck> {
+        self.rules.check_cached(fingerprint(alert).0, alert)
     }
 
     /// The built-in knowledge base plus the given user directories, and the built-in scoring.
@@ -95,7 +112,7 @@ impl Analyzer {
             &Context {
                 cluster_count: c.count,
                 escalating_incident: None,
-                ..Default::default()
+                ..Context::with_rule_checks(self.rules.check_cached(c.fingerprint.0, &c.alert))
             },
         )
     }
@@ -109,7 +126,7 @@ impl Analyzer {
             &Context {
                 cluster_count: 1,
                 escalating_incident: None,
-                ..Default::default()
+                ..Context::with_rule_checks(self.rule_check(alert))
             },
         );
         self.report_with(alert, rule, verdict)
@@ -302,6 +319,9 @@ impl Engine {
             escalating_incident: escalation.clone(),
             prevalence: Some(extra.prevalence.view(self.observed_since)),
             entity_attack_evidence: nearby,
+            // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
+            // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
+            rule_checks: a.rules.check_cached(fp.0, &alert),
             ..Default::default()
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
@@ -399,6 +419,7 @@ impl Engine {
             cluster_count: c.count,
             escalating_incident: extra.escalation,
             prevalence: Some(extra.prevalence.view(self.observed_since)),
+            rule_checks: a.rules.check_cached(c.fingerprint.0, &c.alert),
             ..Default::default()
         };
         let v = a.verdict(&c.alert, rule, &ctx);
@@ -418,11 +439,40 @@ impl Engine {
         let table = std::mem::replace(&mut self.clusters, ClusterTable::new(1));
         let clusters = table.drain();
         let mut reports = Vec::new();
+        // Each cluster's final verdict: the representative report's, else its members' worst.
+        let mut verdicts: Vec<VerdictKind> = clusters.iter().map(|c| c.verdict).collect();
+        let mut owners: Vec<usize> = Vec::new();
         if !self.cfg.every_alert && self.cfg.keep_reports {
-            for c in &clusters {
+            for (i, c) in clusters.iter().enumerate() {
                 if let Some(r) = self.finalize(c.clone()) {
+                    if let Some(v) = &r.report.verdict {
+                        verdicts[i] = verdicts[i].max(v.kind);
+                    }
+                    owners.push(i);
                     reports.push(r);
                 }
+            }
+        }
+        let mut run = tune::RunIndex::new(
+            &self.analyzer,
+            clusters
+                .iter()
+                .zip(&verdicts)
+                .map(|(c, v)| tune::RunCluster {
+                    alert: &c.alert,
+                    fingerprint: c.fingerprint,
+                    count: c.count,
+                    verdict: *v,
+                })
+                .collect(),
+            evicted,
+        );
+        // Every proposed exception is checked against all alerts of the run.
+        for (e, &i) in reports.iter_mut().zip(&owners) {
+            if let Some(t) = e.report.tuning.take() {
+                let c = &clusters[i];
+                run.prove(&self.analyzer, &c.alert, c.fingerprint, t)
+                    .apply(&mut e.report.tuning, Some(&mut e.report.notes));
             }
         }
         let incidents_evicted = self.incidents.evicted;
@@ -436,7 +486,14 @@ impl Engine {
             .iter()
             .map(|i| incident_report(i, &a.scoring, &a.kb))
             .collect();
-        let summary = self.summary(&clusters, &incidents, rejected, evicted, incidents_evicted);
+        let summary = self.summary(
+            &clusters,
+            &incidents,
+            rejected,
+            evicted,
+            incidents_evicted,
+            &mut run,
+        );
         Finished {
             reports,
             incidents,
@@ -494,6 +551,7 @@ impl Engine {
         rejected: u64,
         evicted: u64,
         incidents_evicted: u64,
+        run: &mut tune::RunIndex<'_>,
     ) -> SummaryReport {
         let mut by_count: Vec<&Cluster> = clusters.iter().collect();
         by_count.sort_by(|x, y| y.count.cmp(&x.count).then(x.seq.cmp(&y.seq)));
@@ -504,12 +562,30 @@ impl Engine {
             .collect();
         all.extend(self.evicted_top.iter().cloned());
         all.sort_by_key(|x| std::cmp::Reverse(x.count));
-        let noisy_benign: Vec<ClusterSummary> = all
+        let by_fp: HashMap<String, &Cluster> = clusters
+            .iter()
+            .map(|c| (c.fingerprint.to_string(), c))
+            .collect();
+        let mut noisy_benign: Vec<ClusterSummary> = Vec::new();
+        for c in all
             .iter()
             .filter(|c| c.verdict == VerdictKind::Benign && c.tuning.is_some())
-            .take(10)
-            .cloned()
-            .collect();
+        {
+            if noisy_benign.len() >= 10 {
+                break;
+            }
+            let mut c = c.clone();
+            // Proven against the run when the cluster is still held (not evicted).
+            if let Some(cl) = by_fp.get(&c.fingerprint) {
+                if let Some(t) = c.tuning.take() {
+                    run.prove(&self.analyzer, &cl.alert, cl.fingerprint, t)
+                        .apply(&mut c.tuning, None);
+                }
+            }
+            if c.tuning.is_some() {
+                noisy_benign.push(c);
+            }
+        }
         let top_clusters: Vec<ClusterSummary> = all
             .into_iter()
             .take(20)

@@ -134,7 +134,7 @@ mod tests {
                 code: "docker run --security-opt nonewuid my-image".into(),
             }),
         }];
-        r.tuning = Some(Tuning { explanation: "e".into(), yaml: "- rule: X\n  exceptions:\n    - name: a\n      fields: [proc.name]\n      comps: [=, =]\n      values: [[a]]\n".into() });
+        r.tuning = Some(Tuning { explanation: "e".into(), yaml: "- rule: X\n  exceptions:\n    - name: a\n      fields: [proc.name]\n      comps: [=, =]\n      values: [[a]]\n".into(), proof: None });
         check_report(&mut r);
         assert!(r.investigation[0].command.is_some());
         assert!(r.investigation[1].command.is_none());

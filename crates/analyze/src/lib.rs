@@ -11,6 +11,7 @@ pub mod incident;
 pub mod kb;
 pub mod lint;
 pub mod rulecheck;
+pub mod rules;
 pub mod scoring;
 pub mod tune;
 pub mod verdict;

@@ -4,6 +4,7 @@ use crate::util::{paint, parse_duration, stderr_color};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use fa_analyze::engine::{Analyzer, Engine, EngineConfig, RunStats};
+use fa_analyze::rules::RuleBook;
 use fa_ingest::{open_input, DeadLetterWriter};
 use fa_model::Priority;
 use fa_report::Format;
@@ -48,6 +49,10 @@ pub struct AnalyzeArgs {
     /// Extra knowledge-base directories (*.toml), extending or overriding built-in entries
     #[arg(long, value_name = "DIR")]
     pub kb: Vec<PathBuf>,
+    /// Falco rules files loaded on top of the built-in upstream rules, in order (repeatable): their
+    /// appends, overrides and exceptions change the upstream rules as in Falco; custom rules are checked too
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
     /// Do not write incident reports
     #[arg(long)]
     pub no_incidents: bool,
@@ -72,7 +77,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         }
         inputs.push("-".into());
     }
-    let analyzer = Analyzer::load(&args.kb).context("loading the knowledge base")?;
+    let analyzer = Analyzer::load(&args.kb)
+        .context("loading the knowledge base")?
+        .with_rules(RuleBook::load(&args.rules).context("loading --rules")?);
     let narration = crate::narrate::Narration::from_args(&args.llm)?;
     let cfg = EngineConfig {
         emit_alerts: narration.is_some(),

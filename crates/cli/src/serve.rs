@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Extra knowledge-base directories (*.toml)
     #[arg(long, value_name = "DIR")]
     pub kb: Vec<PathBuf>,
+    /// Falco rules files loaded on top of the built-in upstream rules, in order (repeatable): their
+    /// appends, overrides and exceptions change the upstream rules as in Falco; custom rules are checked too
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
     /// The optional LLM narrative: the same flags as analyze (they override `[llm]`).
     #[command(flatten)]
     pub llm: fa_llm::LlmArgs,
@@ -108,6 +112,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         cfg.log.format = f;
     }
     cfg.analysis.kb_dirs.extend(args.kb);
+    cfg.analysis.rules_files.extend(args.rules);
     cfg.llm = args.llm.or(std::mem::take(&mut cfg.llm));
     cfg.validate()?;
     keep_freed_memory();

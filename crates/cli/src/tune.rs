@@ -4,6 +4,7 @@ use crate::util::parse_duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use fa_analyze::engine::{Analyzer, Engine, EngineConfig};
+use fa_analyze::rules::RuleBook;
 use fa_ingest::open_input;
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +24,10 @@ pub struct TuneArgs {
     /// Extra knowledge-base directories
     #[arg(long, value_name = "DIR")]
     pub kb: Vec<PathBuf>,
+    /// Falco rules files loaded on top of the built-in upstream rules, in order (repeatable): their
+    /// appends, overrides and exceptions change the upstream rules as in Falco; custom rules are checked too
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
     /// Incident correlation window (affects verdicts of escalating activity)
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub window: chrono::Duration,
@@ -31,7 +36,9 @@ pub struct TuneArgs {
 }
 
 pub fn run(args: TuneArgs) -> Result<ExitCode> {
-    let analyzer = Analyzer::load(&args.kb).context("loading the knowledge base")?;
+    let analyzer = Analyzer::load(&args.kb)
+        .context("loading the knowledge base")?
+        .with_rules(RuleBook::load(&args.rules).context("loading --rules")?);
     let cfg = EngineConfig {
         window: args.window,
         max_clusters: args.max_clusters,

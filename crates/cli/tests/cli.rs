@@ -319,3 +319,78 @@ fn llm_dry_run_prints_the_redacted_request_and_sends_nothing() {
         "{report}"
     );
 }
+
+#[test]
+fn rules_files_load_on_top_and_a_bad_one_exits_2_naming_file_item_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("my_rules.yaml");
+    std::fs::write(
+        &good,
+        "- list: falco_privileged_images\n  items: [docker.io/acme/agent]\n  override:\n    items: append\n- rule: Acme custom\n  desc: d\n  condition: proc.name = nc\n  output: o\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["analyze", "--quiet", "--rules"])
+        .arg(&good)
+        .arg(examples("alerts.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad_rules.yaml");
+    std::fs::write(
+        &bad,
+        "- macro: fine\n  condition: proc.name = x\n- rule: Broken one\n  desc: d\n  condition: proc.name in (a, b\n  output: o\n  priority: INFO\n",
+    )
+    .unwrap();
+    for cmd in ["analyze", "tune"] {
+        let out = bin()
+            .args([cmd, "--rules"])
+            .arg(&good)
+            .arg("--rules")
+            .arg(&bad)
+            .arg(examples("alerts.jsonl"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bad_rules.yaml:3")
+                && err.contains("rule `Broken one`")
+                && err.contains("column"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_with_a_bad_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad_rules.yaml");
+    std::fs::write(&bad, "- rule: Mine\n  condition: and proc.name = x\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(dir.path().join("s.db"))
+        .arg("--rules")
+        .arg(&bad)
+        .env("FALCO_ANALYST_TOKEN", "rules-test-token-0123456789")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad_rules.yaml:1") && err.contains("rule `Mine`"),
+        "{err}"
+    );
+}

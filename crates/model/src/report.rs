@@ -148,6 +148,10 @@ pub struct Tuning {
     pub explanation: String,
     /// A Falco rules file fragment appending an exception to the rule.
     pub yaml: String,
+    /// What the exception was checked against: how many alerts and clusters of the run it
+    /// silences, that none of them is suspicious or malicious, and any narrowing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

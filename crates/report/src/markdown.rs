@@ -255,6 +255,10 @@ pub fn report(r: &Report) -> String {
             out.push('\n');
         }
         md_fence(&mut out, "yaml", &tu.yaml);
+        if let Some(p) = &tu.proof {
+            out.push('\n');
+            md_block(&mut out, p);
+        }
     }
 
     if !v.next_steps.is_empty() {

@@ -104,6 +104,11 @@ pub fn markdown(s: &SummaryReport) -> String {
                 md_inline(&mut out, &t.explanation, Lines::Space);
                 out.push_str("\n\n");
                 md_fence(&mut out, "yaml", &t.yaml);
+                if let Some(p) = &t.proof {
+                    out.push('\n');
+                    md_inline(&mut out, p, Lines::Space);
+                    out.push('\n');
+                }
             }
         }
     }

@@ -99,6 +99,7 @@ pub struct ExampleView<'a> {
 pub struct TuningView<'a> {
     pub explanation: Text<'a>,
     pub yaml: Text<'a>,
+    pub proof: Option<Text<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -378,6 +379,7 @@ fn tuning(tu: &Tuning) -> TuningView<'_> {
     TuningView {
         explanation: t(&tu.explanation),
         yaml: t(&tu.yaml),
+        proof: tu.proof.as_deref().map(t),
     }
 }
 

@@ -127,6 +127,7 @@ fn full_report(alert: &Alert) -> Report {
     r.tuning = Some(Tuning {
         explanation: "The parent is the Falco event generator. If it runs here on purpose, append an exception for it:".into(),
         yaml: "- rule: Run shell untrusted\n  exceptions:\n    - name: falco_event_generator\n      fields: [proc.pexepath]\n      comps: [=]\n      values:\n        - [/bin/event-generator]\n  override:\n    exceptions: append\n".into(),
+        proof: Some("Checked against the 40 alerts (3 clusters) of this run: it silences 37 alerts in 1 cluster of this rule, none of them judged suspicious or malicious.".into()),
     });
     r.next_steps = vec![
         "Confirm whether the event generator was started on purpose.".into(),
@@ -210,6 +211,7 @@ fn hostile_report() -> Report {
     r.tuning = Some(Tuning {
         explanation: evil.into(),
         yaml: "- rule: x\n  ```\n</pre><script>alert(10)</script>".into(),
+        proof: Some(evil.into()),
     });
     r.next_steps = vec![evil.into(), "# not a heading\n- not a list".into()];
     r.cluster = Some(ClusterInfo {

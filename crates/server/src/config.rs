@@ -218,6 +218,8 @@ pub struct AnalysisConfig {
     pub queue_capacity: usize,
     /// Extra knowledge-base directories.
     pub kb_dirs: Vec<PathBuf>,
+    /// Falco rules files loaded on top of the built-in upstream rules, in order.
+    pub rules_files: Vec<PathBuf>,
     /// Incident correlation window.
     #[serde(with = "duration_str")]
     pub incident_window: Duration,
@@ -236,6 +238,7 @@ impl Default for AnalysisConfig {
         AnalysisConfig {
             queue_capacity: 100_000,
             kb_dirs: Vec::new(),
+            rules_files: Vec::new(),
             incident_window: Duration::from_secs(600),
             max_open_incidents: 10_000,
             store_interval: Duration::from_secs(1),

@@ -135,6 +135,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     let analyzer = tokio::task::spawn_blocking(move || Analyzer::load(&kb_dirs))
         .await?
         .context("loading the knowledge base")?;
+    let rules_files = cfg.analysis.rules_files.clone();
+    let rules =
+        tokio::task::spawn_blocking(move || fa_analyze::rules::RuleBook::load(&rules_files))
+            .await?
+            .context("loading the rules files")?;
+    let analyzer = analyzer.with_rules(rules);
 
     let path = cfg.store.path.clone();
     let opts = sqlite_options(&cfg);

@@ -342,6 +342,7 @@ pub fn tuning(rule: &str, fields: &[String], alert: &Alert) -> Option<Tuning> {
             names.join(" + ")
         ),
         yaml,
+        proof: None,
     })
 }
 
