@@ -300,6 +300,19 @@ fn multi_valued(name: &str) -> bool {
 pub struct AlertFields<'a>(pub &'a Alert);
 
 impl AlertFields<'_> {
+    /// The first word of a command-line field, as the process name it starts with.
+    fn first_word(&self, key: &str) -> Lookup {
+        match self.raw(key) {
+            Lookup::Known(v) => Lookup::Known(
+                v.first()
+                    .and_then(|c| c.split_whitespace().next())
+                    .map(|w| vec![w.to_string()])
+                    .unwrap_or_default(),
+            ),
+            l => l,
+        }
+    }
+
     fn raw(&self, key: &str) -> Lookup {
         let alert = self.0;
         match alert.output_fields.get(key) {
@@ -361,7 +374,16 @@ impl FieldSource for AlertFields<'_> {
                 l => l,
             },
             ("proc.pname", None) => match self.raw("proc.pname") {
-                Lookup::Unknown => self.raw("proc.aname[1]"),
+                Lookup::Unknown => match self.raw("proc.aname[1]") {
+                    Lookup::Unknown => self.first_word("proc.pcmdline"),
+                    l => l,
+                },
+                l => l,
+            },
+            // Falco's `proc.cmdline` is `proc.name` followed by the arguments, so an alert that
+            // prints only the command line (most text outputs) still names its process.
+            ("proc.name", None) => match self.raw("proc.name") {
+                Lookup::Unknown => self.first_word("proc.cmdline"),
                 l => l,
             },
             (_, Some(a)) => {
@@ -539,5 +561,28 @@ mod tests {
         let b = alert(r#"{"rule":"Launch Privileged Container","priority":"Info"}"#);
         assert_eq!(book.check_cached(7, &b), first);
         assert_ne!(book.check(&b), first);
+    }
+
+    #[test]
+    fn a_text_alert_names_its_process_through_its_command_line() {
+        // falcosecurity/falco#439: GKE's fluentd scaler runs kubectl, which caches discovery
+        // data under /root/.kube. The text output prints `command=` and `file=`, no proc.name;
+        // the upstream rule excludes it through macro `kubectl_writing_state`.
+        let line = "16:06:27.084969768: Error File below / or /root opened for writing (user=root command=kubectl get scalingpolicies -n kube-system fluentd-gcp-scaling-policy parent=kubectl file=/root/.kube/cache/discovery/10.7.240.1_443/v1/serverresources.json.668007090)";
+        let mut a = fa_ingest::parse_plain_line(line).expect("a Falco text line");
+        a.rule = fa_model::RuleName::from("Write below root");
+        let f = AlertFields(&a);
+        assert_eq!(f.field("proc.name", None), Lookup::Known(vec!["kubectl".into()]));
+        let checks = RuleBook::builtin().check(&a);
+        let up = checks
+            .iter()
+            .find(|c| c.origin == RuleOrigin::Upstream)
+            .expect("the upstream rule is checked");
+        assert_eq!(up.fires, Tri::False, "{up:?}");
+        assert!(
+            up.excluded_by.iter().any(|e| e.name == "kubectl_writing_state"),
+            "{:?}",
+            up.excluded_by
+        );
     }
 }
