@@ -46,6 +46,13 @@ impl Analyzer {
 
     /// The alert's rule condition(s) evaluated over its fields (remembered per fingerprint).
     pub fn rule_check(&self, alert: &Alert) -> Vec<RuleCheck> {
+        if alert.rule.is_unknown() {
+            // A text alert: check the rule its message names.
+            let mut named = alert.clone();
+            if self.name_rule(&mut named) {
+                return self.rules.check_cached(fingerprint(&named).0, &named);
+            }
+        }
         self.rules.check_cached(fingerprint(alert).0, alert)
     }
 
