@@ -259,7 +259,10 @@ fn rule_check(origin: RuleOrigin, rule: &str, out: Outcome) -> RuleCheck {
         fa_condition::Tri::False => Tri::False,
         fa_condition::Tri::Unknown => Tri::Unknown,
     };
-    let excluded_by = if fires == Tri::False {
+    // Only an allow-list that holds (a negated macro, list or exception) excludes the alert; a
+    // positive term that is false means the alert is not what this rule looks for (an older
+    // rule of another meaning fired), which says nothing about whether it is benign.
+    let excluded_by = if fires == Tri::False && out.excluded {
         out.because
             .into_iter()
             .map(|s| Exclusion {
@@ -572,7 +575,10 @@ mod tests {
         let mut a = fa_ingest::parse_plain_line(line).expect("a Falco text line");
         a.rule = fa_model::RuleName::from("Write below root");
         let f = AlertFields(&a);
-        assert_eq!(f.field("proc.name", None), Lookup::Known(vec!["kubectl".into()]));
+        assert_eq!(
+            f.field("proc.name", None),
+            Lookup::Known(vec!["kubectl".into()])
+        );
         let checks = RuleBook::builtin().check(&a);
         let up = checks
             .iter()
@@ -580,7 +586,9 @@ mod tests {
             .expect("the upstream rule is checked");
         assert_eq!(up.fires, Tri::False, "{up:?}");
         assert!(
-            up.excluded_by.iter().any(|e| e.name == "kubectl_writing_state"),
+            up.excluded_by
+                .iter()
+                .any(|e| e.name == "kubectl_writing_state"),
             "{:?}",
             up.excluded_by
         );

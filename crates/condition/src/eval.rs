@@ -84,6 +84,10 @@ pub struct Outcome {
     pub value: Tri,
     /// Outermost first; empty when the value is unknown.
     pub because: Vec<Step>,
+    /// The result is false because a negated term holds (`and not user_known_x`, `and not
+    /// proc.name in (list)`, an exception): the rule's own allow-list excludes the alert. False
+    /// through a positive term (the alert is not what the rule looks for) is not an exclusion.
+    pub excluded: bool,
 }
 
 /// Longest value shown in an explanation; alert values are attacker-controlled and unbounded.
@@ -104,24 +108,30 @@ fn shown(values: &[String]) -> String {
 impl Condition {
     /// Evaluate over an alert's fields.
     pub fn evaluate(&self, fields: &dyn FieldSource) -> Outcome {
-        let (value, because) = eval(&self.node, fields);
-        Outcome { value, because }
+        let (value, because, negated) = eval(&self.node, fields, false);
+        Outcome {
+            value,
+            because,
+            excluded: value == Tri::False && negated == Some(true),
+        }
     }
 }
 
-type Res = (Tri, Vec<Step>);
+/// The value, its explanation, and whether the explanation's outermost named construct (macro,
+/// exception, list) appears negated in the whole condition (`None`: the explanation names none).
+type Res = (Tri, Vec<Step>, Option<bool>);
 
-/// Among definite children, the explanation that says most: one naming a macro, list or
-/// exception rather than a bare comparison.
-fn best(mut cands: Vec<Vec<Step>>) -> Vec<Step> {
+/// Among definite children, the explanation that says most (one naming a macro, list or
+/// exception rather than a bare comparison), with its polarity. The value is `True`; callers
+/// that need `False` replace it.
+fn best_of(cands: Vec<(Vec<Step>, Option<bool>)>) -> Res {
     let i = cands
         .iter()
-        .position(|s| s.iter().any(|x| x.kind != StepKind::Comparison))
+        .position(|(s, _)| s.iter().any(|x| x.kind != StepKind::Comparison))
         .unwrap_or(0);
-    if i < cands.len() {
-        cands.swap_remove(i)
-    } else {
-        Vec::new()
+    match cands.into_iter().nth(i) {
+        Some((why, neg)) => (Tri::True, why, neg),
+        None => (Tri::True, Vec::new(), None),
     }
 }
 
@@ -139,53 +149,60 @@ fn wrap(kind: StepKind, name: &str, mut inner: Vec<Step>) -> Vec<Step> {
     inner
 }
 
-fn eval(n: &Node, fs: &dyn FieldSource) -> Res {
+/// `neg`: whether `n` sits under an odd number of `not`s in the whole condition.
+fn eval(n: &Node, fs: &dyn FieldSource, neg: bool) -> Res {
     match n {
         Node::And(children) => {
             let mut unknown = false;
             let mut trues = Vec::new();
             for c in children {
-                match eval(c, fs) {
-                    (Tri::False, why) => return (Tri::False, why),
-                    (Tri::Unknown, _) => unknown = true,
-                    (Tri::True, why) => trues.push(why),
+                match eval(c, fs, neg) {
+                    (Tri::False, why, pol) => return (Tri::False, why, pol),
+                    (Tri::Unknown, _, _) => unknown = true,
+                    (Tri::True, why, pol) => trues.push((why, pol)),
                 }
             }
             if unknown {
-                (Tri::Unknown, Vec::new())
+                (Tri::Unknown, Vec::new(), None)
             } else {
-                (Tri::True, best(trues))
+                best_of(trues)
             }
         }
         Node::Or(children) => {
             let mut unknown = false;
             let mut falses = Vec::new();
             for c in children {
-                match eval(c, fs) {
-                    (Tri::True, why) => return (Tri::True, why),
-                    (Tri::Unknown, _) => unknown = true,
-                    (Tri::False, why) => falses.push(why),
+                match eval(c, fs, neg) {
+                    (Tri::True, why, pol) => return (Tri::True, why, pol),
+                    (Tri::Unknown, _, _) => unknown = true,
+                    (Tri::False, why, pol) => falses.push((why, pol)),
                 }
             }
             if unknown {
-                (Tri::Unknown, Vec::new())
+                (Tri::Unknown, Vec::new(), None)
             } else {
-                (Tri::False, best(falses))
+                let (_, why, pol) = best_of(falses);
+                (Tri::False, why, pol)
             }
         }
         Node::Not(c) => {
-            let (v, why) = eval(c, fs);
-            (v.not(), why)
+            let (v, why, pol) = eval(c, fs, !neg);
+            (v.not(), why, pol)
         }
-        Node::Macro(m) => match eval(&m.body, fs) {
-            (Tri::Unknown, _) => (Tri::Unknown, Vec::new()),
-            (v, why) => (v, wrap(StepKind::Macro, &m.name, why)),
+        Node::Macro(m) => match eval(&m.body, fs, neg) {
+            (Tri::Unknown, _, _) => (Tri::Unknown, Vec::new(), None),
+            (v, why, _) => (v, wrap(StepKind::Macro, &m.name, why), Some(neg)),
         },
-        Node::Exception { name, body } => match eval(body, fs) {
-            (Tri::Unknown, _) => (Tri::Unknown, Vec::new()),
-            (v, why) => (v, wrap(StepKind::Exception, name, why)),
+        Node::Exception { name, body } => match eval(body, fs, neg) {
+            (Tri::Unknown, _, _) => (Tri::Unknown, Vec::new(), None),
+            (v, why, _) => (v, wrap(StepKind::Exception, name, why), Some(neg)),
         },
-        Node::Check(c) => check(c, fs),
+        Node::Check(c) => {
+            // A comparison the rule itself negates (`and not proc.pname in (runc, crio)`) is an
+            // inline allow-list; inside a macro, the macro's own polarity decides (above).
+            let (v, why) = check(c, fs);
+            (v, why, Some(neg))
+        }
     }
 }
 
@@ -343,7 +360,7 @@ fn matches<'a>(
     }
 }
 
-fn check(c: &CheckNode, fs: &dyn FieldSource) -> Res {
+fn check(c: &CheckNode, fs: &dyn FieldSource) -> (Tri, Vec<Step>) {
     let left = operand(&c.left, fs);
     let field = c.left.to_string();
     let (vals, complete) = match left {

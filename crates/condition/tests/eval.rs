@@ -456,3 +456,55 @@ fn errors_name_file_item_and_position() {
         .to_string()
         .contains("exception `R/e`"));
 }
+
+/// False through a negated term that holds is the rule's own allow-list excluding the alert;
+/// false through a positive term means the alert is not what the rule looks for.
+#[test]
+fn a_false_result_says_whether_an_allow_list_excluded_the_alert() {
+    let s = set(concat!(
+        "- list: known_tools\n  items: [kubectl]\n",
+        "- macro: entrypoint\n  condition: proc.pname exists and not proc.pname in (sh, bash)\n",
+        "- macro: user_known_ok\n  condition: proc.name in (known_tools)\n",
+    ));
+    let out = |c: &str, f: &[(&str, &str)]| {
+        compile_condition(&s, c)
+            .unwrap()
+            .evaluate(&MapFields::new(f.iter().copied()))
+    };
+    let allowed = out(
+        "proc.name exists and not user_known_ok",
+        &[("proc.name", "kubectl")],
+    );
+    assert_eq!(allowed.value, Tri::False);
+    assert!(allowed.excluded, "{allowed:?}");
+    assert_eq!(allowed.because[0].name, "user_known_ok");
+    // The positive requirement fails: not an exclusion.
+    let other = out(
+        "proc.name exists and entrypoint",
+        &[("proc.name", "bash"), ("proc.pname", "sh")],
+    );
+    assert_eq!(other.value, Tri::False);
+    assert!(!other.excluded, "{other:?}");
+    // Two negations cancel: `not (not allow)` false is a positive requirement.
+    let double = out("not (not user_known_ok)", &[("proc.name", "nginx")]);
+    assert_eq!(double.value, Tri::False);
+    assert!(!double.excluded);
+}
+
+#[test]
+fn an_inline_negated_list_in_the_rule_is_an_allow_list() {
+    let s = set("- macro: m\n  condition: proc.name exists\n");
+    let out = compile_condition(&s, "m and not proc.pname in (runc, crio)")
+        .unwrap()
+        .evaluate(&MapFields::new([
+            ("proc.name", "sh"),
+            ("proc.pname", "crio"),
+        ]));
+    assert_eq!(out.value, Tri::False);
+    assert!(out.excluded, "{out:?}");
+    let tty = compile_condition(&s, "m and proc.tty != 0")
+        .unwrap()
+        .evaluate(&MapFields::new([("proc.name", "sh"), ("proc.tty", "0")]));
+    assert_eq!(tty.value, Tri::False);
+    assert!(!tty.excluded, "{tty:?}");
+}
