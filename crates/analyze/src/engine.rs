@@ -78,6 +78,9 @@ impl Analyzer {
         match self.kb.rule_for(alert) {
             Some(r) => {
                 alert.rule = fa_model::RuleName::from(r.entry.name.as_str());
+                if alert.format == fa_model::InputFormat::PlainText {
+                    rename_text_fields(alert, &r.entry.source);
+                }
                 true
             }
             None => false,
@@ -126,6 +129,12 @@ impl Analyzer {
 
     /// The full report for one alert on its own (no de-duplication or incident context).
     pub fn report(&self, alert: &Alert) -> Report {
+        if alert.rule.is_unknown() {
+            let mut named = alert.clone();
+            if self.name_rule(&mut named) {
+                return self.report(&named);
+            }
+        }
         let rule = self.rule_for(alert);
         let verdict = self.verdict(
             alert,
@@ -218,6 +227,40 @@ pub struct Engine {
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
     attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
+}
+
+const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
+
+/// Per source, plain-text field -> that source's field (crates/analyze/data/text_fields.toml).
+fn text_fields() -> &'static HashMap<String, Vec<(String, String)>> {
+    static T: std::sync::OnceLock<HashMap<String, Vec<(String, String)>>> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        // A unit test checks that the file parses; a bad file here only disables renaming.
+        toml::from_str::<HashMap<String, std::collections::BTreeMap<String, String>>>(TEXT_FIELDS)
+            .map(|m| {
+                m.into_iter()
+                    .map(|(src, map)| (src, map.into_iter().collect()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Give a plain-text alert of a non-syscall rule its source's field names (`user=` of a
+/// k8s_audit rule is `ka.user.name`, not the syscall `user.name`).
+fn rename_text_fields(alert: &mut Alert, source: &str) {
+    let Some(map) = text_fields().get(source) else {
+        return;
+    };
+    for (from, to) in map {
+        if alert.output_fields.contains_key(to) {
+            continue;
+        }
+        if let Some(v) = alert.output_fields.remove(from) {
+            alert.output_fields.insert(to.clone(), v);
+        }
+    }
 }
 
 /// Where attack evidence carries over to later alerts, most specific first, with the word the

@@ -536,3 +536,29 @@ fn attack_evidence_carries_over_to_other_workloads_of_its_namespace() {
         other.reasons
     );
 }
+
+/// Plain-text k8s_audit alerts print `user=%ka.user.name`: once the rule is recovered, the
+/// text's `user` is the API server's authenticated user, not a process user.
+#[test]
+fn a_text_k8s_audit_alert_reads_its_user_as_the_api_user() {
+    let a = analyzer();
+    // Kris Nova's runtime-security CTF write-up (falco.org, 2020).
+    let line = "02:56:45.139533056: Notice Attach/Exec to pod (user=system:unsecured pod=falco-ds-zdsgm ns=falco action=exec command=%2Fbin%2Fbash)";
+    let al = fa_ingest::parse_plain_line(line).expect("a Falco text line");
+    let r = a.report(&al);
+    let v = r.verdict.expect("a verdict");
+    assert_eq!(v.kind, VerdictKind::Malicious, "{:#?}", v.reasons);
+    assert!(
+        !v.reasons.iter().any(|r| r.text.contains("runs as root")),
+        "{:#?}",
+        v.reasons
+    );
+    let mut named = al.clone();
+    assert!(a.name_rule(&mut named));
+    assert_eq!(
+        named.field("ka.user.name").as_deref(),
+        Some("system:unsecured")
+    );
+    assert_eq!(named.field("ka.target.namespace").as_deref(), Some("falco"));
+    assert!(named.field("user.name").is_none());
+}

@@ -77,6 +77,13 @@ impl FieldMap {
         }
     }
 
+    /// Remove a field; returns its value.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.find(name)?;
+        self.hashes.remove(i);
+        Some(self.entries.remove(i).1)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
