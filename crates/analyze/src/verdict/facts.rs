@@ -255,6 +255,7 @@ fn shell_under_service(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
             || format!("shell `{name}` was started under `{svc}`, a service process, as remote code execution would be"),
             b.weight,
         );
+        r.ground();
     }
 }
 

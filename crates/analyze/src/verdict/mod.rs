@@ -46,15 +46,23 @@ pub(crate) struct Reasons {
     score: f32,
     /// The confidence of the strongest benign evidence found, if any.
     benign: Option<f32>,
+    /// A fact that points at an attack in itself held (not mere context): see `decide`.
+    grounded: bool,
 }
 
 impl Reasons {
+    /// Mark the alert as showing an attack pattern by itself (a shell spawned by a web server).
+    pub(crate) fn ground(&mut self) {
+        self.grounded = true;
+    }
+
     fn new(explain: bool) -> Self {
         Reasons {
             explain,
             list: Vec::new(),
             score: 0.0,
             benign: None,
+            grounded: false,
         }
     }
 
@@ -162,7 +170,11 @@ pub fn judge_with(
     for (i, f) in facts::FACTS.iter().enumerate() {
         (f.eval)(&subject, &mut reasons, scoring.fact_bound(i));
     }
-    let (kind, confidence) = decide(scoring, rule.is_some(), &subject, &reasons);
+    let base_score = match rule {
+        Some(r) => r.entry.severity as f32,
+        None => scoring.priority_base(alert.priority_or_default()) + scoring.base.unknown_rule,
+    };
+    let (kind, confidence) = decide(scoring, rule.is_some(), base_score, &subject, &reasons);
     Judgement {
         verdict: Verdict {
             kind,
@@ -224,10 +236,25 @@ fn base(scoring: &Scoring, alert: &Alert, rule: Option<&Rule>, reasons: &mut Rea
 }
 
 /// The kind and its confidence from the score and the evidence found.
-fn decide(scoring: &Scoring, known_rule: bool, s: &Subject<'_>, r: &Reasons) -> (VerdictKind, f32) {
+fn decide(
+    scoring: &Scoring,
+    known_rule: bool,
+    base_score: f32,
+    s: &Subject<'_>,
+    r: &Reasons,
+) -> (VerdictKind, f32) {
     let t = &scoring.thresholds;
     let score = r.score;
-    if score >= t.malicious {
+    // Context (root, a terminal, a system namespace, a mutable tag) sharpens a suspicion but is
+    // no evidence of an attack: malicious needs attack evidence on the alert, an escalation
+    // around it (tactics progressing, attack evidence nearby), or a rule that describes an
+    // attack by itself (its base severity alone reaches the threshold).
+    let grounded = s.attack
+        || r.grounded
+        || s.ctx.escalating_incident.is_some()
+        || s.ctx.entity_attack_evidence.is_some()
+        || base_score >= t.malicious;
+    if score >= t.malicious && grounded {
         // Evidence on the alert itself is surer than context adding up.
         let own = if s.attack { 0.1 } else { 0.0 };
         return (
@@ -284,6 +311,30 @@ mod tests {
             cluster_count: 1,
             ..Default::default()
         }
+    }
+
+    /// Context adds up (root, a terminal, a system namespace, a mutable tag) but is no evidence:
+    /// the score may pass the threshold while the verdict stays suspicious, until something
+    /// grounds it (here a shell spawned by the web server).
+    #[test]
+    fn context_alone_never_makes_an_alert_malicious() {
+        let (kb, s) = setup();
+        let shell = |pname: &str| {
+            alert(
+                "Terminal shell in container",
+                "Notice",
+                json!({"proc.name": "bash", "proc.cmdline": "bash", "proc.pname": pname,
+                    "proc.tty": 34816, "user.uid": 0, "k8s.ns.name": "falco",
+                    "container.id": "0123456789ab", "container.image.tag": "latest"}),
+            )
+        };
+        let a = shell("runc");
+        let v = judge(&kb, &s, &a, kb.rule_for(&a), &one());
+        assert!(v.score >= s.thresholds.malicious, "{v:#?}");
+        assert_eq!(v.kind, VerdictKind::Suspicious, "{v:#?}");
+        let b = shell("nginx");
+        let v = judge(&kb, &s, &b, kb.rule_for(&b), &one());
+        assert_eq!(v.kind, VerdictKind::Malicious, "{v:#?}");
     }
 
     #[test]
