@@ -279,3 +279,30 @@ async fn two_replicas_share_the_store() {
     a.stop().await;
     b.stop().await;
 }
+
+/// `FALCO_ANALYST_DB` (as `--db`) selects the backend by its form, keeps the journal's place,
+/// and the configuration never shows the password.
+#[test]
+fn the_database_setting_selects_the_backend_and_hides_the_password() {
+    let mut cfg = Config::default();
+    cfg.apply_env(|k| {
+        (k == "FALCO_ANALYST_DB").then(|| "postgres://fa:hunter2-pw@db.example:5432/fa".to_string())
+    })
+    .unwrap();
+    let url = cfg.store.url.as_ref().unwrap();
+    assert_eq!(url.expose(), "postgres://fa:hunter2-pw@db.example:5432/fa");
+    assert_eq!(cfg.store.path, Config::default().store.path);
+    let shown = format!("{cfg:?} {}", cfg.store.location());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("postgres://fa:***@db.example:5432/fa"),
+        "{shown}"
+    );
+    cfg.store.set_db("sqlite:/var/lib/fa/fa.db").unwrap();
+    assert!(cfg.store.url.is_none());
+    assert_eq!(
+        cfg.store.path,
+        std::path::PathBuf::from("/var/lib/fa/fa.db")
+    );
+    assert!(cfg.store.set_db(" ").is_err());
+}
