@@ -305,4 +305,20 @@ fn the_database_setting_selects_the_backend_and_hides_the_password() {
         std::path::PathBuf::from("/var/lib/fa/fa.db")
     );
     assert!(cfg.store.set_db(" ").is_err());
+
+    // The configuration file's `[store] url`.
+    let file = Config::from_toml(
+        "[store]\nurl = \"postgresql://fa:hunter2-pw@db/fa\"\n",
+        "fa.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        file.store.location().to_string(),
+        "postgresql://fa:***@db/fa"
+    );
+    // (A TOML error quotes the offending line, as it does for every key: not asserted here.)
+    let bad = Config::from_toml("[store]\nurl = \"mysql://db/fa\"\n", "fa.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("postgres://"), "{bad}");
 }
