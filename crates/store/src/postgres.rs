@@ -32,6 +32,16 @@ pub const PG_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations-pg/0
 const MIGRATION_LOCK: i64 = 0x0066_612d_6d69_6772;
 /// Advisory lock serialising id allocation for alerts stored unanalysed ([`WriteBatch::alerts`]).
 const ID_LOCK: i64 = 0x0066_612d_6964_7321;
+/// Times a batch aborted by a deadlock or a serialization failure is tried again.
+const DEADLOCK_RETRIES: u32 = 3;
+
+fn is_retryable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
 /// Each writer numbers its alerts within a block of 2^40 ids (see `alert_id_blocks`).
 pub const ID_BLOCK_BITS: u32 = 40;
 
@@ -477,7 +487,9 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
     let mut written: HashSet<i64> = HashSet::new();
     if !new_ids.is_empty() {
         // A uuid stored under another id (a redelivery, possibly through another replica) or
-        // an id stored before (a replay) conflicts and is skipped.
+        // an id stored before (a replay) conflicts and is skipped. Rows go in uuid order: two
+        // replicas inserting the same uuids then wait for each other in one order instead of
+        // deadlocking.
         for r in tx.query(
             "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname,
                                  namespace, body, analyzed, verdict, score, fingerprint,
@@ -489,6 +501,7 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
                          $11::TEXT[], $12::FLOAT8[], $13::TEXT[], $14::TEXT[], $15::TEXT[])
                   AS n(id, uuid, received_at, ts, rule, priority, source, hostname, namespace,
                        body, verdict, score, fingerprint, incident_id, verdict_json)
+             ORDER BY uuid COLLATE \"C\"
              ON CONFLICT DO NOTHING
              RETURNING id",
             &[
@@ -904,7 +917,22 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let b = batch.clone();
-        self.call(move |c| write_batch(c, &b))
+        self.call(move |c| {
+            // A deadlock PostgreSQL broke by aborting this transaction (replicas writing the
+            // same rows in another order) is retried: the batch was rolled back whole.
+            let mut attempt = 0;
+            loop {
+                match write_batch(c, &b) {
+                    Err(StoreError::Postgres(e))
+                        if attempt < DEADLOCK_RETRIES && is_retryable(&e) =>
+                    {
+                        attempt += 1;
+                        tracing::warn!(attempt, error = %describe(&e), "store batch retried");
+                    }
+                    other => return other,
+                }
+            }
+        })
     }
 
     /// The first id this writer's journal may give: the start of a block of ids claimed now,

@@ -323,3 +323,15 @@ fn a_reader_cannot_write() {
     assert!(r.llm_cache_put("k", "v", 1).is_err());
     assert_eq!(r.llm_cache_get("k").unwrap(), None);
 }
+
+/// TLS to PostgreSQL is not built in: a URL that requires it is refused at open (not silently
+/// downgraded), with the reason.
+#[test]
+fn a_url_requiring_tls_is_refused_at_open() {
+    let Some(p) = PgSchema::create("a_url_requiring_tls_is_refused_at_open") else {
+        return;
+    };
+    let url = PgUrl::parse(&format!("{}&sslmode=require", p.url.expose())).unwrap();
+    let e = PgStore::open(&url, &PgOptions::default()).unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("tls"), "{e}");
+}
