@@ -12,9 +12,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:2802]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// SQLite database file, created if missing [default: ./falco-analyst.db]
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// SQLite database file, created if missing [default: ./falco-analyst.db], or a
+    /// PostgreSQL URL (postgres://USER@HOST/DB) shared by several replicas
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
     /// Bearer token that senders and API clients must present (at least 16 characters)
     #[arg(
         long,
@@ -93,7 +94,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         cfg.server.listen = l;
     }
     if let Some(d) = args.db {
-        cfg.store.path = d;
+        cfg.store.set_db(&d).context("--db")?;
     }
     if let Some(t) = args.token {
         cfg.auth.token = Some(t);

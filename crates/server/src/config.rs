@@ -187,7 +187,11 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// The SQLite database file; with `url`, where the ingest journal lives (`PATH.journal`).
     pub path: PathBuf,
+    /// A PostgreSQL database (`postgres://...`) shared by several replicas, instead of the
+    /// SQLite file. Shown with its password hidden.
+    pub url: Option<fa_store::PgUrl>,
     /// `normal` (durable against a process crash; WAL fsynced at checkpoints) or `full`
     /// (every commit fsynced: durable against power loss, slower).
     pub synchronous: Synchronous,
@@ -199,10 +203,34 @@ pub struct StoreConfig {
     pub readers: usize,
 }
 
+impl StoreConfig {
+    /// Apply `--db` or `FALCO_ANALYST_DB`: a `postgres://` URL selects PostgreSQL, a path (or
+    /// `sqlite:PATH`) the SQLite file.
+    pub fn set_db(&mut self, db: &str) -> Result<(), fa_store::LocationError> {
+        match fa_store::DbLocation::parse(db)? {
+            fa_store::DbLocation::Sqlite(p) => {
+                self.path = p;
+                self.url = None;
+            }
+            fa_store::DbLocation::Postgres(u) => self.url = Some(u),
+        }
+        Ok(())
+    }
+
+    /// Where the store is, for logs (a password hidden).
+    pub fn location(&self) -> fa_store::DbLocation {
+        match &self.url {
+            Some(u) => fa_store::DbLocation::Postgres(u.clone()),
+            None => fa_store::DbLocation::Sqlite(self.path.clone()),
+        }
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from("falco-analyst.db"),
+            url: None,
             synchronous: Synchronous::Normal,
             max_batch: 4096,
             write_queue: 4096,
@@ -376,7 +404,10 @@ impl Config {
                 "FALCO_ANALYST_TLS_KEY" => self.server.tls_key = Some(v.into()),
                 "FALCO_ANALYST_TOKEN" => self.auth.token = Some(v),
                 "FALCO_ANALYST_HMAC_SECRET" => self.auth.hmac_secret = Some(v),
-                "FALCO_ANALYST_DB" => self.store.path = v.into(),
+                "FALCO_ANALYST_DB" => self.store.set_db(&v).map_err(|e| ConfigError::Env {
+                    var,
+                    message: e.to_string(),
+                })?,
                 "FALCO_ANALYST_SYNCHRONOUS" => {
                     self.store.synchronous = match v.trim().to_ascii_lowercase().as_str() {
                         "normal" => Synchronous::Normal,

@@ -25,7 +25,10 @@ use app::{AppInner, ReadPool, StoreOpener};
 use fa_analyze::engine::Analyzer;
 use fa_llm::{FsCache, LlmConfig, NarrativeCache, Narrator};
 use fa_sinks::notify::Notifier;
-use fa_store::{journal, journal_dir, Journal, JournalSyncer, SqliteOptions, SqliteStore, Store};
+use fa_store::{
+    journal, journal_dir, Journal, JournalSyncer, PgOptions, PgStore, PgUrl, SqliteOptions,
+    SqliteStore, Store,
+};
 use pipeline::{AnalysisMsg, Correlator, InFlight, JournalCmd, Shared, WriteCmd, WriterConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,11 +109,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 /// Passive checkpoints on their own connection until `stop`: the writer's commits then only
 /// append to the WAL, and the copy into the database (with its fsyncs) runs beside them. The
 /// journal's appends are flushed to disk here too (under `synchronous = normal`).
-fn checkpointer(store: SqliteStore, journal: JournalSyncer, stop: Arc<AtomicBool>) {
+fn checkpointer(store: Option<SqliteStore>, journal: JournalSyncer, stop: Arc<AtomicBool>) {
     let mut checkpointed = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if checkpointed.elapsed() >= CHECKPOINT_INTERVAL {
-            if let Err(e) = store.checkpoint_passive() {
+            // PostgreSQL (no store here) checkpoints by itself.
+            if let Some(Err(e)) = store.as_ref().map(|s| s.checkpoint_passive()) {
                 tracing::warn!(error = %e, "background checkpoint");
             }
             checkpointed = std::time::Instant::now();
@@ -120,6 +124,24 @@ fn checkpointer(store: SqliteStore, journal: JournalSyncer, stop: Arc<AtomicBool
         }
         std::thread::sleep(JOURNAL_SYNC_INTERVAL);
     }
+}
+
+/// Open the store for writing: the SQLite file, or the PostgreSQL database when a URL is set.
+fn open_writer(
+    path: &std::path::Path,
+    url: Option<&PgUrl>,
+    opts: &SqliteOptions,
+) -> anyhow::Result<Box<dyn Store>> {
+    Ok(match url {
+        Some(u) => Box::new(
+            PgStore::open(u, &PgOptions::default())
+                .with_context(|| format!("opening the store {u}"))?,
+        ),
+        None => Box::new(
+            SqliteStore::open(path, opts)
+                .with_context(|| format!("opening the store {}", path.display()))?,
+        ),
+    })
 }
 
 /// Start the service on the current runtime.
@@ -143,14 +165,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     let analyzer = analyzer.with_rules(rules);
 
     let path = cfg.store.path.clone();
+    let pg_url = cfg.store.url.clone();
     let opts = sqlite_options(&cfg);
     let synchronous = cfg.store.synchronous;
     let (writer_store, journal, backlog, in_flight, max_id) = {
-        let (path, opts) = (path.clone(), opts.clone());
+        let (path, opts, pg_url) = (path.clone(), opts.clone(), pg_url.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let s = SqliteStore::open(&path, &opts)
-                .with_context(|| format!("opening the store {}", path.display()))?;
-            let max = s.max_alert_id()?;
+            let mut s = open_writer(&path, pg_url.as_ref(), &opts)?;
+            // Where this writer's journal numbers new alerts from (on PostgreSQL, a range no
+            // other replica uses).
+            let max = s.claim_id_floor()?;
             let dir = journal_dir(&path);
             let (mut journal, records) =
                 Journal::open(&dir, synchronous, journal::DEFAULT_SEGMENT_BYTES, max)
@@ -176,22 +200,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 let id: Id = serde_json::from_str(&r.body).ok()?;
                 Some((id.uuid?, r.seq))
             }));
-            Ok((
-                Box::new(s) as Box<dyn Store>,
-                journal,
-                backlog,
-                in_flight,
-                max,
-            ))
+            Ok((s, journal, backlog, in_flight, max))
         })
         .await??
     };
     let in_flight = Arc::new(in_flight);
 
     let opener: StoreOpener = {
-        let (path, opts) = (path.clone(), opts.clone());
-        Arc::new(move || {
-            SqliteStore::open_reader(&path, &opts).map(|s| Box::new(s) as Box<dyn Store>)
+        let (path, opts, pg_url) = (path.clone(), opts.clone(), pg_url.clone());
+        Arc::new(move || match &pg_url {
+            Some(u) => PgStore::open_reader(u, &PgOptions::default())
+                .map(|s| Box::new(s) as Box<dyn Store>),
+            None => SqliteStore::open_reader(&path, &opts).map(|s| Box::new(s) as Box<dyn Store>),
         })
     };
     let readers = Arc::new(ReadPool::new(opener.clone(), cfg.store.readers));
@@ -214,11 +234,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
 
     let checkpoint_stop = Arc::new(AtomicBool::new(false));
     let checkpoint_thread = {
-        let (path, opts) = (path.clone(), opts.clone());
-        let store =
-            tokio::task::spawn_blocking(move || SqliteStore::open_checkpointer(&path, &opts))
-                .await?
-                .context("opening the checkpoint connection")?;
+        let (path, opts, sqlite) = (path.clone(), opts.clone(), pg_url.is_none());
+        let store = tokio::task::spawn_blocking(move || {
+            sqlite
+                .then(|| SqliteStore::open_checkpointer(&path, &opts))
+                .transpose()
+        })
+        .await?
+        .context("opening the checkpoint connection")?;
         let syncer = journal.syncer();
         let stop = checkpoint_stop.clone();
         std::thread::Builder::new()
@@ -427,7 +450,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         }
     };
     shared.ready.store(true, Ordering::Relaxed);
-    tracing::info!(%local_addr, tls, db = %path.display(), queue_capacity = cfg.analysis.queue_capacity, "falco-analyst serving");
+    tracing::info!(%local_addr, tls, db = %cfg.store.location(), queue_capacity = cfg.analysis.queue_capacity, "falco-analyst serving");
 
     let shutdown = Arc::new(Notify::new());
     let timeout = cfg.server.shutdown_timeout;

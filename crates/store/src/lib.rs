@@ -2,17 +2,22 @@
 //! reports, dead letters and the LLM cache.
 //!
 //! [`Store`] is the interface the service uses; [`SqliteStore`] implements it on SQLite (WAL
-//! mode, versioned migrations applied at open). The trait is synchronous: the service drives
+//! mode, versioned migrations applied at open) and [`PgStore`] on PostgreSQL, for several
+//! replicas sharing one database ([`DbLocation`] tells them apart from `--db`). The trait is synchronous: the service drives
 //! one writing instance from a dedicated thread (group commit: many requests, one transaction
 //! through [`Store::write`]) and reads through other instances, so a PostgreSQL
 //! implementation can follow without touching the service.
 
 pub mod journal;
+mod location;
 mod packed;
+mod postgres;
 mod sqlite;
 mod types;
 
 pub use journal::{journal_dir, Journal, JournalRecord, JournalSyncer};
+pub use location::{redact, DbLocation, LocationError, PgUrl};
+pub use postgres::{PgOptions, PgStore, ID_BLOCK_BITS, PG_MIGRATIONS};
 pub use sqlite::{text_key, SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
 pub use types::*;
 
@@ -33,6 +38,18 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("PostgreSQL: {}", crate::postgres::describe(.0))]
+    Postgres(#[from] ::postgres::Error),
+    #[error("PostgreSQL migration {version} failed: {message}")]
+    PgMigration { version: i64, message: String },
+    #[error("the PostgreSQL URL {url} is not valid: {message}")]
+    PgConfig {
+        /// Shown with its password hidden.
+        url: String,
+        message: String,
+    },
+    #[error("the connection to the database is gone")]
+    ConnectionLost,
 }
 
 /// The storage interface of the service.
@@ -76,6 +93,13 @@ pub trait Store: Send {
 
     /// The largest alert id stored (0 when empty).
     fn max_alert_id(&self) -> Result<i64, StoreError>;
+
+    /// The id after which the writer's ingest journal numbers new alerts, taken once at
+    /// start-up. A store with one writer answers the largest id stored; a store shared by
+    /// several writers (PostgreSQL) hands each one a range of its own.
+    fn claim_id_floor(&mut self) -> Result<i64, StoreError> {
+        self.max_alert_id()
+    }
 
     /// Store-wide counts for `/readyz` and metrics.
     fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -314,19 +314,19 @@ fn delete_older(
 }
 
 /// The alerts of one cluster within a batch.
-struct ClusterGroup<'a> {
+pub(crate) struct ClusterGroup<'a> {
     /// The first one: its uuid, rule and place stand for a new cluster.
-    first: &'a ClusterUpdate,
-    count: i64,
-    first_seen: Nanos,
-    last_seen: Nanos,
-    worst: VerdictKind,
+    pub(crate) first: &'a ClusterUpdate,
+    pub(crate) count: i64,
+    pub(crate) first_seen: Nanos,
+    pub(crate) last_seen: Nanos,
+    pub(crate) worst: VerdictKind,
     /// When the last of them was analysed (what cluster retention goes by).
-    updated_at: Nanos,
+    pub(crate) updated_at: Nanos,
 }
 
 impl<'a> ClusterGroup<'a> {
-    fn new(c: &'a ClusterUpdate, analyzed_at: Nanos) -> Self {
+    pub(crate) fn new(c: &'a ClusterUpdate, analyzed_at: Nanos) -> Self {
         ClusterGroup {
             first: c,
             count: 1,
@@ -337,7 +337,7 @@ impl<'a> ClusterGroup<'a> {
         }
     }
 
-    fn add(&mut self, c: &ClusterUpdate, analyzed_at: Nanos) {
+    pub(crate) fn add(&mut self, c: &ClusterUpdate, analyzed_at: Nanos) {
         self.count += 1;
         self.updated_at = self.updated_at.max(analyzed_at);
         self.first_seen = self.first_seen.min(c.time);
@@ -346,7 +346,7 @@ impl<'a> ClusterGroup<'a> {
     }
 }
 
-fn priority_from_level(l: Option<i64>) -> Option<Priority> {
+pub(crate) fn priority_from_level(l: Option<i64>) -> Option<Priority> {
     let l = l?;
     Priority::ALL
         .into_iter()
@@ -424,14 +424,14 @@ fn incident_row(r: &Row<'_>) -> Result<IncidentRow, rusqlite::Error> {
 
 /// Cursors for keyset pages are row ids; for offset pages, offsets. Both are plain integers
 /// the client passes back unchanged; anything else starts from the beginning.
-fn cursor_int(c: &Option<String>) -> Option<i64> {
+pub(crate) fn cursor_int(c: &Option<String>) -> Option<i64> {
     c.as_deref()
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|n| *n >= 0)
 }
 
 /// A page from `limit + 1` rows fetched in key order: the cursor is the last key shown.
-fn keyset_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> i64) -> Page<T> {
+pub(crate) fn keyset_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> i64) -> Page<T> {
     let next_cursor = (items.len() > limit).then(|| {
         items.truncate(limit);
         items.last().map(|i| key(i).to_string())
@@ -443,7 +443,7 @@ fn keyset_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> i64) -> P
 }
 
 /// A page from `limit + 1` rows fetched at `offset`: the cursor is the next offset.
-fn offset_page<T>(mut items: Vec<T>, limit: usize, offset: i64) -> Page<T> {
+pub(crate) fn offset_page<T>(mut items: Vec<T>, limit: usize, offset: i64) -> Page<T> {
     let next_cursor = (items.len() > limit).then(|| (offset + limit as i64).to_string());
     items.truncate(limit);
     Page { items, next_cursor }
@@ -457,7 +457,7 @@ fn raw(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Vec<u8>>> {
     })
 }
 
-fn limit_of(p: &PageRequest) -> usize {
+pub(crate) fn limit_of(p: &PageRequest) -> usize {
     p.limit.clamp(1, 1000)
 }
 

@@ -2,6 +2,24 @@ use fa_model::{Priority, VerdictKind};
 use fa_store::*;
 use std::path::Path;
 
+mod backends;
+use backends::TestDb;
+
+on_both_backends!(
+    migrations_are_versioned_and_applied_once,
+    the_same_uuid_is_stored_once,
+    analyses_count_each_alert_once_in_its_cluster_and_keep_the_worst_verdict,
+    unanalyzed_scan_respects_its_bounds,
+    filters_and_pages_alerts,
+    retention_removes_old_and_excess_analysed_alerts_only,
+    clusters_expire_by_when_they_were_last_counted_not_by_event_time,
+    analysed_alerts_from_the_journal_are_stored_with_their_id_and_counted_once_per_cluster,
+    dead_letters_keep_raw_bytes_and_page,
+    incidents_upsert_and_llm_cache,
+    report_updates_and_cache_entries_are_written_in_a_batch,
+    an_analysed_alert_whose_uuid_is_stored_under_another_id_is_not_stored_twice,
+);
+
 fn alert(uuid: &str, rule: &str, prio: Priority, host: &str, t: Nanos) -> NewAlert {
     NewAlert {
         uuid: uuid.into(),
@@ -51,15 +69,15 @@ fn ids(out: &[Inserted]) -> Vec<i64> {
         .collect()
 }
 
-#[test]
-fn migrations_are_versioned_and_applied_once() {
-    let d = tempfile::tempdir().unwrap();
-    let s = open(d.path());
-    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+fn migrations_are_versioned_and_applied_once(db: &TestDb) {
+    let s = db.open();
+    let (found, known) = db.schema_versions();
+    assert_eq!(found, known);
     drop(s);
     // Re-opening applies nothing again (a second CREATE TABLE would fail).
-    let s = open(d.path());
-    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+    let s = db.open();
+    assert_eq!(db.schema_versions(), (known, known));
+    drop(s);
 }
 
 #[test]
@@ -78,10 +96,8 @@ fn refuses_a_database_from_a_newer_version() {
     );
 }
 
-#[test]
-fn the_same_uuid_is_stored_once() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn the_same_uuid_is_stored_once(db: &TestDb) {
+    let mut s = db.open();
     let b = WriteBatch {
         alerts: vec![
             alert("u1", "R", Priority::Warning, "h", 1),
@@ -102,10 +118,8 @@ fn the_same_uuid_is_stored_once() {
     assert_eq!(s.stats().unwrap().alerts, 1);
 }
 
-#[test]
-fn analyses_count_each_alert_once_in_its_cluster_and_keep_the_worst_verdict() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn analyses_count_each_alert_once_in_its_cluster_and_keep_the_worst_verdict(db: &TestDb) {
+    let mut s = db.open();
     let out = s
         .write(&WriteBatch {
             alerts: vec![
@@ -146,10 +160,8 @@ fn analyses_count_each_alert_once_in_its_cluster_and_keep_the_worst_verdict() {
     assert_eq!(rec.report_json.as_deref(), Some(r#"{"id":"b"}"#));
 }
 
-#[test]
-fn unanalyzed_scan_respects_its_bounds() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn unanalyzed_scan_respects_its_bounds(db: &TestDb) {
+    let mut s = db.open();
     let alerts = (0..10)
         .map(|i| alert(&format!("u{i}"), "R", Priority::Notice, "h", i))
         .collect();
@@ -169,10 +181,8 @@ fn unanalyzed_scan_respects_its_bounds() {
     assert_eq!(rest.iter().map(|a| a.id).collect::<Vec<_>>(), vec![5, 6]);
 }
 
-#[test]
-fn filters_and_pages_alerts() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn filters_and_pages_alerts(db: &TestDb) {
+    let mut s = db.open();
     let mut alerts = Vec::new();
     for i in 0..25 {
         let prio = if i % 5 == 0 {
@@ -194,9 +204,7 @@ fn filters_and_pages_alerts() {
         ..Default::default()
     })
     .unwrap();
-    let r = ReaderCheck(
-        SqliteStore::open_reader(&d.path().join("db.sqlite"), &SqliteOptions::default()).unwrap(),
-    );
+    let r = ReaderCheck(db.open_reader());
 
     let crit =
         r.0.list_alerts(
@@ -272,12 +280,10 @@ fn filters_and_pages_alerts() {
         .is_err());
 }
 
-struct ReaderCheck(SqliteStore);
+struct ReaderCheck(Box<dyn Store>);
 
-#[test]
-fn retention_removes_old_and_excess_analysed_alerts_only() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn retention_removes_old_and_excess_analysed_alerts_only(db: &TestDb) {
+    let mut s = db.open();
     let alerts = (0..10)
         .map(|i| alert(&format!("u{i}"), "R", Priority::Notice, "h", i * 100))
         .collect();
@@ -334,10 +340,8 @@ fn retention_removes_old_and_excess_analysed_alerts_only() {
     assert_eq!(left, vec!["u9", "u8", "u7", "u1", "u0"]);
 }
 
-#[test]
-fn clusters_expire_by_when_they_were_last_counted_not_by_event_time() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn clusters_expire_by_when_they_were_last_counted_not_by_event_time(db: &TestDb) {
+    let mut s = db.open();
     // Both clusters' alerts carry an event time of 0 (replayed, or an old log); "live" was
     // counted at 900, "stale" at 100.
     let mut live = analysis(1, "a1", "live", VerdictKind::Benign, 0);
@@ -361,10 +365,10 @@ fn clusters_expire_by_when_they_were_last_counted_not_by_event_time() {
     assert!(s.get_cluster("stale").unwrap().is_none());
 }
 
-#[test]
-fn analysed_alerts_from_the_journal_are_stored_with_their_id_and_counted_once_per_cluster() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn analysed_alerts_from_the_journal_are_stored_with_their_id_and_counted_once_per_cluster(
+    db: &TestDb,
+) {
+    let mut s = db.open();
     let batch: Vec<Analysis> = (0..5)
         .map(|i| {
             let uuid = format!("j{i}");
@@ -405,10 +409,8 @@ fn analysed_alerts_from_the_journal_are_stored_with_their_id_and_counted_once_pe
     assert_eq!(s.stats().unwrap().alerts, 5);
 }
 
-#[test]
-fn dead_letters_keep_raw_bytes_and_page() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn dead_letters_keep_raw_bytes_and_page(db: &TestDb) {
+    let mut s = db.open();
     let dl = |i: u8| NewDeadLetter {
         received_at: i64::from(i),
         origin: "POST /".into(),
@@ -450,10 +452,8 @@ fn dead_letters_keep_raw_bytes_and_page() {
     assert_eq!(o.dead_letters_deleted, 3);
 }
 
-#[test]
-fn incidents_upsert_and_llm_cache() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn incidents_upsert_and_llm_cache(db: &TestDb) {
+    let mut s = db.open();
     let inc = |n: u64, v: VerdictKind| IncidentRow {
         id: "inc-1".into(),
         entity: "container:abc".into(),
@@ -487,10 +487,8 @@ fn incidents_upsert_and_llm_cache() {
     assert_eq!(s.llm_cache_get("k").unwrap().as_deref(), Some("v"));
 }
 
-#[test]
-fn report_updates_and_cache_entries_are_written_in_a_batch() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn report_updates_and_cache_entries_are_written_in_a_batch(db: &TestDb) {
+    let mut s = db.open();
     let out = s
         .write(&WriteBatch {
             alerts: vec![
@@ -832,10 +830,8 @@ fn a_key_shared_by_two_texts_never_matches_the_wrong_one() {
 
 /// The uuid of an analysed alert already stored under another id (a redelivery that reached
 /// the analysers) is not stored again or counted again in its cluster.
-#[test]
-fn an_analysed_alert_whose_uuid_is_stored_under_another_id_is_not_stored_twice() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn an_analysed_alert_whose_uuid_is_stored_under_another_id_is_not_stored_twice(db: &TestDb) {
+    let mut s = db.open();
     let with_row = |id: i64| {
         let mut a = analysis(id, "dup", "fp", VerdictKind::Benign, 1);
         a.row = Some(alert("dup", "R", Priority::Warning, "h", 1));
