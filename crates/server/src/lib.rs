@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod narration;
 pub mod pipeline;
 pub mod seen;
+pub mod ui;
 
 pub use config::{Config, ConfigError, LogFormat};
 
@@ -173,6 +174,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     let readers = Arc::new(ReadPool::new(opener.clone(), cfg.store.readers));
 
     let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
+    // Clusters acknowledged or marked false positive in the console do not notify.
+    let muted = Arc::new(ui::Muted::load(readers.open_one()?.as_ref()));
     let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
     let (itx, irx) = mpsc::channel::<JournalCmd>(cfg.store.write_queue);
     let (atx, arx) = std_mpsc::channel::<AnalysisMsg>();
@@ -184,7 +187,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     } else {
         let n = Arc::new(notifier);
         let (ntx, nrx) = mpsc::channel(10_000);
-        notify_task = Some(tokio::spawn(notify_loop(n.clone(), nrx, shared.clone())));
+        notify_task = Some(tokio::spawn(notify_loop(
+            n.clone(),
+            nrx,
+            shared.clone(),
+            muted.clone(),
+        )));
         Some((n, ntx))
     };
 
@@ -325,7 +333,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         auth: auth::Auth::new(cfg.auth.token.as_deref(), cfg.auth.hmac_secret.as_deref()),
         max_body: cfg.server.max_body_bytes,
     });
-    let app = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let console = {
+        let (db, opts) = (path.clone(), opts.clone());
+        let triage_store =
+            tokio::task::spawn_blocking(move || SqliteStore::open(&db, &opts)).await??;
+        ui::Console::new(
+            state.clone(),
+            &cfg.ui,
+            Box::new(triage_store),
+            muted,
+            cfg.server.tls_cert.is_some(),
+            path.clone(),
+        )?
+    };
+    let app = app::router(state)
+        .merge(ui::router(Arc::new(console)))
+        .into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     listener.set_nonblocking(true)?;
@@ -441,11 +464,13 @@ async fn notify_loop(
     n: Arc<Notifier>,
     mut rx: mpsc::Receiver<fa_sinks::notify::Notification>,
     shared: Arc<Shared>,
+    muted: Arc<ui::Muted>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let outcomes = tokio::select! {
             msg = rx.recv() => match msg {
+                Some(note) if muted.holds(&note) => continue,
                 Some(note) => n.notify(&note).await,
                 None => break,
             },
