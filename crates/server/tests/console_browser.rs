@@ -125,7 +125,8 @@ async fn inert(c: &Client, hits: &AtomicUsize, where_: &str) {
     assert!(pwned.is_null(), "script ran on {where_}: {pwned}");
     let title = c.title().await.unwrap();
     assert!(
-        title.ends_with("· falco-analyst") && !title.contains("pwned"),
+        // The payloads set the title to `pwned`; shown as text it stays inside ours.
+        title.ends_with("· falco-analyst"),
         "title changed on {where_}: {title}"
     );
     // Resource loads the page made: all from this origin.
@@ -306,7 +307,7 @@ async fn the_console_in_a_real_browser() {
         .unwrap();
     wait_for(&c, "#timeline").await;
     let chain = text_of(&c, "#tactic-chain").await;
-    assert!(chain.contains("execution"), "{chain}");
+    assert!(chain.to_lowercase().contains("execution"), "{chain}");
     assert!(text_of(&c, "#incident-verdict").await.contains("malicious"));
     let incident_url = c.current_url().await.unwrap();
     inert(&c, &hits, "the incident").await;

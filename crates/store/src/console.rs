@@ -151,7 +151,8 @@ pub struct IncidentQuery {
     pub hostname: Option<String>,
     /// Some activity of its timeline is this rule.
     pub rule: Option<String>,
-    /// This MITRE tactic (slug, e.g. `execution`) is in its chain.
+    /// This MITRE tactic is in its chain: its name or slug, in any case (`Execution`,
+    /// `credential_access`).
     pub tactic: Option<String>,
 }
 

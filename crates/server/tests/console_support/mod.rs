@@ -77,7 +77,7 @@ impl Svc {
                 .await
                 .unwrap();
             assert!(
-                r.status().is_success() || r.status() == 422,
+                r.status().is_success() || r.status() == 422 || r.status() == 400,
                 "ingest answered {}",
                 r.status()
             );

@@ -361,9 +361,13 @@ pub(super) fn incidents(
         );
     }
     if let Some(t) = &f.tactic {
+        // Reports name tactics ("Credential Access"); a slug (`credential_access`,
+        // `credential-access`) or the name in any case finds them.
+        let t = t.trim().to_lowercase().replace([' ', '-'], "_");
         w.and(
-            "EXISTS (SELECT 1 FROM json_each(incidents.body, '$.tactics') WHERE value = ?)",
-            vec![text(t)],
+            "EXISTS (SELECT 1 FROM json_each(incidents.body, '$.tactics')
+                     WHERE replace(replace(lower(value), ' ', '_'), '-', '_') = ?)",
+            vec![text(&t)],
         );
     }
     if let Some(h) = &f.hostname {
