@@ -84,7 +84,7 @@ fn fill(s: &mut SqliteStore, n: u64, now: Nanos) -> Result<(), StoreError> {
                 },
                 analyzed_at: t,
             });
-            if id % 20 == 0 {
+            if id.is_multiple_of(20) {
                 incidents.push(IncidentRow {
                     id: inc.clone(),
                     entity: format!("container:{container:012x}"),

@@ -88,6 +88,8 @@ fn no_users() -> Response {
 }
 
 /// The session, or the answer to give instead (the no-users page, or the sign-in page).
+// The error is the response itself, made once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn session(c: &ConsoleState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
     if !c.idp.has_users() {
         return Err(no_users());
@@ -119,6 +121,7 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// The session for a state change: signed in, same origin, the session's CSRF token sent.
+#[allow(clippy::result_large_err)]
 pub(super) fn session_for_change(
     c: &ConsoleState,
     headers: &HeaderMap,
@@ -1264,7 +1267,7 @@ async fn tuning_candidates(
                     out.push((cl, e, status));
                 }
             }
-            out.sort_by(|a, b| b.0.count.cmp(&a.0.count));
+            out.sort_by_key(|x| std::cmp::Reverse(x.0.count));
             Ok(out)
         })
         .await

@@ -41,6 +41,8 @@ struct Caller {
 
 /// The API token (all rights, named `api-token` in the audit trail), an open API
 /// (`--insecure-no-auth`), or a session (with its CSRF token for a change).
+// The error is the response itself, made once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn caller(c: &ConsoleState, headers: &HeaderMap, change: bool) -> Result<Caller, Response> {
     let auth = &c.app.auth;
     if headers.contains_key(header::AUTHORIZATION) {
@@ -50,7 +52,7 @@ fn caller(c: &ConsoleState, headers: &HeaderMap, change: bool) -> Result<Caller,
                 can_triage: true,
             });
         }
-        return Err(unauthorized(&c));
+        return Err(unauthorized(c));
     }
     if cookie_token(headers).is_some() && c.idp.has_users() {
         let s = if change {
@@ -58,7 +60,7 @@ fn caller(c: &ConsoleState, headers: &HeaderMap, change: bool) -> Result<Caller,
         } else {
             cookie_token(headers)
                 .and_then(|t| c.sessions.get(&t))
-                .ok_or_else(|| unauthorized(&c))?
+                .ok_or_else(|| unauthorized(c))?
         };
         return Ok(Caller {
             name: s.user,
@@ -71,7 +73,7 @@ fn caller(c: &ConsoleState, headers: &HeaderMap, change: bool) -> Result<Caller,
             can_triage: true,
         });
     }
-    Err(unauthorized(&c))
+    Err(unauthorized(c))
 }
 
 /// Apply a triage change through the console's writing connection; muting follows a
