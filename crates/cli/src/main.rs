@@ -2,6 +2,7 @@
 
 mod analyze;
 mod check;
+mod hash_password;
 mod kb;
 mod narrate;
 mod serve;
@@ -47,6 +48,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: kb::KbCmd,
     },
+    /// Hash a console user's password (read from stdin) for `[[ui.users]] password_hash`
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Cmd::Check(a) => check::run(a),
         Cmd::Kb { cmd } => kb::run(cmd),
         Cmd::Serve(a) => serve::run(a),
+        Cmd::HashPassword(a) => hash_password::run(a),
     };
     match result {
         Ok(code) => code,

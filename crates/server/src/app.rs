@@ -414,7 +414,7 @@ async fn list_alerts(State(st): State<AppState>, Query(q): Params) -> Result<Res
 ///
 /// A rebuilt report takes the LLM narrative (and its notes) of its cluster's stored report,
 /// `cluster_report`: the narrative is written once per cluster, as in `analyze`.
-fn report_of(
+pub(crate) fn report_of(
     analyzer: &Analyzer,
     rec: &AlertRecord,
     cluster: Option<ClusterInfo>,

@@ -44,6 +44,8 @@ pub struct Config {
     /// `base_url`, `timeout`, `redaction`, `max_requests`, `max_tokens`, `concurrency`,
     /// `rate`, `cache`). Without `model` nothing leaves the machine.
     pub llm: fa_llm::LlmArgs,
+    /// The web console: its users (`[[ui.users]]`) and session limits.
+    pub ui: crate::ui::UiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod narration;
 pub mod pipeline;
 pub mod seen;
+pub mod ui;
 
 pub use config::{Config, ConfigError, LogFormat};
 
@@ -217,6 +218,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     let readers = Arc::new(ReadPool::new(opener.clone(), cfg.store.readers));
 
     let shared = Arc::new(Shared::new(cfg.analysis.queue_capacity));
+    // Clusters acknowledged or marked false positive in the console do not notify.
+    let muted = Arc::new(ui::Muted::load(readers.open_one()?.as_ref()));
     let (wtx, wrx) = mpsc::channel::<WriteCmd>(cfg.store.write_queue);
     let (itx, irx) = mpsc::channel::<JournalCmd>(cfg.store.write_queue);
     let (atx, arx) = std_mpsc::channel::<AnalysisMsg>();
@@ -228,7 +231,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
     } else {
         let n = Arc::new(notifier);
         let (ntx, nrx) = mpsc::channel(10_000);
-        notify_task = Some(tokio::spawn(notify_loop(n.clone(), nrx, shared.clone())));
+        notify_task = Some(tokio::spawn(notify_loop(
+            n.clone(),
+            nrx,
+            shared.clone(),
+            muted.clone(),
+        )));
         Some((n, ntx))
     };
 
@@ -409,7 +417,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         tls: tls_on,
     };
     let header_timeout = cfg.server.header_read_timeout;
-    let app = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let console = {
+        let (db, opts, pg_url) = (path.clone(), opts.clone(), pg_url.clone());
+        // Triage lives in the store; on PostgreSQL the console's store methods are not
+        // implemented yet and answer "unsupported" (docs/service.md).
+        let triage_store =
+            tokio::task::spawn_blocking(move || open_writer(&db, pg_url.as_ref(), &opts))
+                .await??;
+        ui::Console::new(
+            state.clone(),
+            &cfg.ui,
+            triage_store,
+            muted,
+            cfg.server.tls_cert.is_some(),
+            path.clone(),
+        )?
+    };
+    let app = app::router(state)
+        .merge(ui::router(Arc::new(console)))
+        .into_make_service_with_connect_info::<SocketAddr>();
 
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     listener.set_nonblocking(true)?;
@@ -542,11 +568,13 @@ async fn notify_loop(
     n: Arc<Notifier>,
     mut rx: mpsc::Receiver<fa_sinks::notify::Notification>,
     shared: Arc<Shared>,
+    muted: Arc<ui::Muted>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let outcomes = tokio::select! {
             msg = rx.recv() => match msg {
+                Some(note) if muted.holds(&note) => continue,
                 Some(note) => n.notify(&note).await,
                 None => break,
             },

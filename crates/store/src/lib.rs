@@ -8,6 +8,7 @@
 //! through [`Store::write`]) and reads through other instances, so a PostgreSQL
 //! implementation can follow without touching the service.
 
+pub mod console;
 pub mod journal;
 mod location;
 mod packed;
@@ -15,6 +16,7 @@ mod postgres;
 mod sqlite;
 mod types;
 
+pub use console::*;
 pub use journal::{journal_dir, Journal, JournalRecord, JournalSyncer};
 pub use location::{redact, DbLocation, LocationError, PgUrl};
 pub use postgres::{PgOptions, PgStore, ID_BLOCK_BITS, PG_MIGRATIONS};
@@ -50,6 +52,9 @@ pub enum StoreError {
     },
     #[error("the connection to the database is gone")]
     ConnectionLost,
+    /// The implementation does not provide this (yet).
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// The storage interface of the service.
@@ -128,4 +133,98 @@ pub trait Store: Send {
 
     fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn llm_cache_put(&mut self, key: &str, value: &str, now: Nanos) -> Result<(), StoreError>;
+    // The web console: triage and the queries behind its pages. The defaults say the store
+    // does not support them, so an implementation can add them later.
+
+    /// The triage of one item; `None` when nobody has triaged it.
+    fn triage_get(&self, kind: TriageKind, item: &str) -> Result<Option<Triage>, StoreError> {
+        let _ = (kind, item);
+        Err(StoreError::Unsupported("triage"))
+    }
+
+    /// Apply a change (one transaction, one audit entry per changed field and per note) and
+    /// return the new state; `None` when the incident or cluster does not exist.
+    fn triage_update(
+        &mut self,
+        kind: TriageKind,
+        item: &str,
+        change: &TriageChange,
+        actor: &str,
+        now: Nanos,
+    ) -> Result<Option<Triage>, StoreError> {
+        let _ = (kind, item, change, actor, now);
+        Err(StoreError::Unsupported("triage"))
+    }
+
+    /// The audit trail of one item, newest first, keyset-paged.
+    fn triage_audit(
+        &self,
+        kind: TriageKind,
+        item: &str,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let _ = (kind, item, page);
+        Err(StoreError::Unsupported("triage"))
+    }
+
+    /// The triage of those of `items` that have one.
+    fn triage_map(
+        &self,
+        kind: TriageKind,
+        items: &[String],
+    ) -> Result<std::collections::HashMap<String, Triage>, StoreError> {
+        let _ = (kind, items);
+        Err(StoreError::Unsupported("triage"))
+    }
+
+    /// Fingerprints of the clusters that must not notify (acknowledged or false positive).
+    fn muted_clusters(&self) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Unsupported("triage"))
+    }
+
+    /// Alerts per `bucket` nanoseconds by priority and verdict in `[since, until)`, the `top`
+    /// rules, open incidents by verdict and the `top` noisiest benign clusters.
+    fn console_overview(
+        &self,
+        since: Nanos,
+        until: Nanos,
+        bucket: i64,
+        top: usize,
+    ) -> Result<Overview, StoreError> {
+        let _ = (since, until, bucket, top);
+        Err(StoreError::Unsupported("the console overview"))
+    }
+
+    /// Incidents matching the query, most recently updated first, keyset-paged.
+    fn console_incidents(
+        &self,
+        query: &IncidentQuery,
+        page: &PageRequest,
+    ) -> Result<Page<IncidentRow>, StoreError> {
+        let _ = (query, page);
+        Err(StoreError::Unsupported("incident queries"))
+    }
+
+    /// Clusters matching the query, most recently seen first, keyset-paged.
+    fn console_clusters(
+        &self,
+        query: &ClusterQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ClusterRow>, StoreError> {
+        let _ = (query, page);
+        Err(StoreError::Unsupported("cluster queries"))
+    }
+
+    /// Alerts matching `filter` whose message or command line contains `text`
+    /// (case-insensitive), newest first, looking at no more than `max_scan` alerts per page.
+    fn search_alerts(
+        &self,
+        filter: &AlertFilter,
+        text: &str,
+        page: &PageRequest,
+        max_scan: usize,
+    ) -> Result<SearchPage<AlertRow>, StoreError> {
+        let _ = (filter, text, page, max_scan);
+        Err(StoreError::Unsupported("alert search"))
+    }
 }

@@ -1,5 +1,8 @@
 //! SQLite implementation of [`Store`]: WAL mode, one writer, many readers.
 
+use crate::console::{
+    AuditEntry, ClusterQuery, IncidentQuery, Overview, SearchPage, Triage, TriageChange, TriageKind,
+};
 use crate::packed::Codec;
 use crate::types::*;
 use crate::{Store, StoreError};
@@ -9,6 +12,8 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use std::path::Path;
 use std::time::Duration;
 
+mod console;
+
 /// Versioned migrations, applied in order at open. Never edit a released one: add the next.
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
@@ -16,6 +21,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_packed_text.sql")),
     (4, include_str!("../migrations/0004_text_keys.sql")),
     (5, include_str!("../migrations/0005_uuid_key.sql")),
+    (6, include_str!("../migrations/0006_triage.sql")),
 ];
 
 type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
@@ -747,6 +753,10 @@ impl Store for SqliteStore {
                 let n = delete_older(&tx, "incidents", "id", "updated_at", cut, chunk)?;
                 o.incidents_deleted += n as u64;
                 o.more |= n >= chunk;
+                if o.clusters_deleted + o.incidents_deleted > 0 {
+                    // Their triage and audit trail go with them.
+                    console::delete_orphans(&tx)?;
+                }
                 // Cached narratives of activity not seen for that long (and of old prompt
                 // versions) would otherwise stay for ever.
                 let n = delete_older(&tx, "llm_cache", "key", "created_at", cut, chunk)?;
@@ -1032,6 +1042,78 @@ impl Store for SqliteStore {
             params![key, now, value],
         )?;
         Ok(())
+    }
+
+    fn triage_get(&self, kind: TriageKind, item: &str) -> Result<Option<Triage>, StoreError> {
+        console::triage_get(&self.conn, kind, item)
+    }
+
+    fn triage_update(
+        &mut self,
+        kind: TriageKind,
+        item: &str,
+        change: &TriageChange,
+        actor: &str,
+        now: Nanos,
+    ) -> Result<Option<Triage>, StoreError> {
+        console::triage_update(&mut self.conn, kind, item, change, actor, now)
+    }
+
+    fn triage_audit(
+        &self,
+        kind: TriageKind,
+        item: &str,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        console::triage_audit(&self.conn, kind, item, page)
+    }
+
+    fn triage_map(
+        &self,
+        kind: TriageKind,
+        items: &[String],
+    ) -> Result<std::collections::HashMap<String, Triage>, StoreError> {
+        console::triage_map(&self.conn, kind, items)
+    }
+
+    fn muted_clusters(&self) -> Result<Vec<String>, StoreError> {
+        console::muted_clusters(&self.conn)
+    }
+
+    fn console_overview(
+        &self,
+        since: Nanos,
+        until: Nanos,
+        bucket: i64,
+        top: usize,
+    ) -> Result<Overview, StoreError> {
+        console::overview(&self.conn, since, until, bucket, top)
+    }
+
+    fn console_incidents(
+        &self,
+        query: &IncidentQuery,
+        page: &PageRequest,
+    ) -> Result<Page<IncidentRow>, StoreError> {
+        console::incidents(&self.conn, query, page)
+    }
+
+    fn console_clusters(
+        &self,
+        query: &ClusterQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ClusterRow>, StoreError> {
+        console::clusters(&self.conn, query, page)
+    }
+
+    fn search_alerts(
+        &self,
+        filter: &AlertFilter,
+        text: &str,
+        page: &PageRequest,
+        max_scan: usize,
+    ) -> Result<SearchPage<AlertRow>, StoreError> {
+        console::search_alerts(&self.conn, &self.codec, filter, text, page, max_scan)
     }
 }
 
