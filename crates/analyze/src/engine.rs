@@ -372,7 +372,6 @@ impl Engine {
             // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
             // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
             rule_checks: a.rules.check_cached(fp.0, &alert),
-            ..Default::default()
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
         let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);

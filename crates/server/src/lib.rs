@@ -422,8 +422,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         // Triage lives in the store; on PostgreSQL the console's store methods are not
         // implemented yet and answer "unsupported" (docs/service.md).
         let triage_store =
-            tokio::task::spawn_blocking(move || open_writer(&db, pg_url.as_ref(), &opts))
-                .await??;
+            tokio::task::spawn_blocking(move || open_writer(&db, pg_url.as_ref(), &opts)).await??;
         ui::Console::new(
             state.clone(),
             &cfg.ui,
