@@ -30,7 +30,28 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A test that failed never closed its session: the browser it started (known by its
+        // own fresh profile directory) would outlive chromedriver.
+        let profile = format!("--user-data-dir={}", self._profile.path().display());
+        for pid in browser_pids(&profile) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
+}
+
+/// Processes whose command line names this profile directory.
+fn browser_pids(profile: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        cmd.contains(profile).then_some(pid)
+    })
+    .collect()
 }
 
 fn free_port() -> u16 {
@@ -153,8 +174,19 @@ async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("`{css}` did not appear: {e}"))
 }
 
+/// The element's text; found again when a navigation replaced it meanwhile.
 async fn text_of(c: &Client, css: &str) -> String {
-    wait_for(c, css).await.text().await.unwrap()
+    let t = Instant::now();
+    loop {
+        match wait_for(c, css).await.text().await {
+            Ok(text) => return text,
+            Err(e) if t.elapsed() < Duration::from_secs(20) => {
+                eprintln!("`{css}` went stale ({e}); looking again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("`{css}`: {e}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -298,3 +298,40 @@ async fn js() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fa_sinks::notify::{Notification, NotificationKind};
+
+    fn note(kind: NotificationKind, key: &str) -> Notification {
+        Notification {
+            kind,
+            key: key.into(),
+            verdict: fa_model::VerdictKind::Malicious,
+            confidence: 0.9,
+            rule: "Terminal shell in container".into(),
+            priority: None,
+            location: "pod:shop/web".into(),
+            summary: "s".into(),
+            reasons: Vec::new(),
+            time: None,
+            alert_uuid: None,
+            incident_id: None,
+            link: None,
+            folded: 0,
+        }
+    }
+
+    #[test]
+    fn muted_clusters_hold_their_alert_notifications_only() {
+        let m = Muted::default();
+        m.set("fp-1", true);
+        assert!(m.holds(&note(NotificationKind::Alert, "fp-1")));
+        assert!(!m.holds(&note(NotificationKind::Alert, "fp-2")));
+        // An incident's notification is keyed by the incident, never muted by a cluster.
+        assert!(!m.holds(&note(NotificationKind::Incident, "fp-1")));
+        m.set("fp-1", false);
+        assert!(!m.holds(&note(NotificationKind::Alert, "fp-1")));
+    }
+}

@@ -392,7 +392,8 @@ pub(super) fn incidents(
     }
     if let Some((t, id)) = pair_cursor(&page.cursor) {
         w.and(
-            "(updated_at < ? OR (updated_at = ? AND id < ?))",
+            // The bare `updated_at <= ?` lets SQLite seek the index instead of scanning it.
+            "updated_at <= ? AND (updated_at < ? OR id < ?)",
             vec![SqlValue::Integer(t), SqlValue::Integer(t), text(&id)],
         );
     }
@@ -449,7 +450,7 @@ pub(super) fn clusters(
     }
     if let Some((t, fp)) = pair_cursor(&page.cursor) {
         w.and(
-            "(last_seen < ? OR (last_seen = ? AND fingerprint > ?))",
+            "last_seen <= ? AND (last_seen < ? OR fingerprint > ?)",
             vec![SqlValue::Integer(t), SqlValue::Integer(t), text(&fp)],
         );
     }
