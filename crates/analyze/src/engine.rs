@@ -236,7 +236,7 @@ fn text_fields() -> &'static HashMap<String, Vec<(String, String)>> {
     static T: std::sync::OnceLock<HashMap<String, Vec<(String, String)>>> =
         std::sync::OnceLock::new();
     T.get_or_init(|| {
-        // A unit test checks that the file parses; a bad file here only disables renaming.
+        // `text_fields_data_parses` checks the file; a bad file here would only disable renaming.
         toml::from_str::<HashMap<String, std::collections::BTreeMap<String, String>>>(TEXT_FIELDS)
             .map(|m| {
                 m.into_iter()
@@ -354,16 +354,22 @@ impl Engine {
         }
         // Without times (plain-text alerts) the stream order stands for the window.
         let window = self.cfg.window;
-        let scopes = attack_scopes(&alert, &entity);
-        let nearby = scopes.iter().find_map(|(scope, label)| {
-            self.attack_seen
-                .get(scope)
-                .filter(|(t, _)| match (t, alert.time) {
-                    (Some(t), Some(now)) => now >= *t && now - *t <= window,
-                    _ => true,
+        // Most runs never see attack evidence: only then are the scope keys worth building.
+        let nearby = if self.attack_seen.is_empty() {
+            None
+        } else {
+            attack_scopes(&alert, &entity)
+                .into_iter()
+                .find_map(|(scope, label)| {
+                    self.attack_seen
+                        .get(&scope)
+                        .filter(|(t, _)| match (t, alert.time) {
+                            (Some(t), Some(now)) => now >= *t && now - *t <= window,
+                            _ => true,
+                        })
+                        .map(|(_, what)| format!("on the same {label}: {what}"))
                 })
-                .map(|(_, what)| format!("on the same {label}: {what}"))
-        });
+        };
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
@@ -377,6 +383,7 @@ impl Engine {
         let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
+            let scopes = attack_scopes(&alert, &entity);
             if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
                 self.attack_seen.clear();
             }
@@ -720,5 +727,17 @@ pub fn activity(alert: &Alert) -> String {
             .chars()
             .take(160)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod text_fields_tests {
+    #[test]
+    fn text_fields_data_parses() {
+        let t = super::text_fields();
+        let k8s = t.get("k8s_audit").expect("a k8s_audit table");
+        assert!(k8s
+            .iter()
+            .any(|(f, to)| f == "user.name" && to == "ka.user.name"));
     }
 }

@@ -4,13 +4,20 @@
 use std::path::{Path, PathBuf};
 
 /// The repository's root directory (the workspace root).
+///
+/// Found at run time from the running test's package directory (cargo sets `CARGO_MANIFEST_DIR`
+/// for tests), not from this crate's compile-time path: a build directory shared between two
+/// checkouts (`.ci/run` builds its isolated copy into the checkout's `target/`) would otherwise
+/// point every test at whichever checkout compiled this crate last.
 pub fn repo_root() -> PathBuf {
-    // This crate sits at crates/testdata; the workspace root is two levels up.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
         .ancestors()
-        .nth(2)
+        .find(|d| d.join("testdata").is_dir() && d.join("kb").is_dir())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .unwrap_or(start)
 }
 
 /// A path under the repository root, e.g. `repo("examples/alerts.jsonl")`.
