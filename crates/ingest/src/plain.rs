@@ -280,7 +280,8 @@ fn strip_zone(s: &str) -> &str {
     }
     let b = s.as_bytes();
     for len in [5, 6] {
-        if b.len() > len + 8 {
+        // `is_char_boundary`: the text may end in any character, not only ASCII digits.
+        if b.len() > len + 8 && s.is_char_boundary(s.len() - len) {
             let (head, zone) = s.split_at(s.len() - len);
             let z = zone.as_bytes();
             let digits = z[1..].iter().filter(|c| c.is_ascii_digit()).count();
@@ -471,6 +472,15 @@ mod tests {
         assert_eq!(f["evt.arg.flags"], json!("EXE_WRITABLE|EXE_LOWER_LAYER"));
         assert_eq!(f["k8s.pod.name"], Value::Null);
         assert_eq!(f["user.name"], json!("root"));
+    }
+
+    #[test]
+    fn a_time_ending_inside_a_multibyte_character_is_no_time() {
+        // Found by the fuzz target: the zone check split the text inside a U+FEFF.
+        assert!(!looks_like_time_of_day(
+            "ot{\"hostnatupet\":\"Falco int\u{feff}ernal"
+        ));
+        assert!(!looks_like_time_of_day("12:00:00.1234\u{feff}0000"));
     }
 
     #[test]
