@@ -79,6 +79,7 @@ impl Analyzer {
             Some(r) => {
                 alert.rule = fa_model::RuleName::from(r.entry.name.as_str());
                 if alert.format == fa_model::InputFormat::PlainText {
+                    rename_text_fields(alert, &format!("rule:{}", r.entry.name));
                     rename_text_fields(alert, &r.entry.source);
                 }
                 true
@@ -247,10 +248,11 @@ fn text_fields() -> &'static HashMap<String, Vec<(String, String)>> {
     })
 }
 
-/// Give a plain-text alert of a non-syscall rule its source's field names (`user=` of a
-/// k8s_audit rule is `ka.user.name`, not the syscall `user.name`).
-fn rename_text_fields(alert: &mut Alert, source: &str) {
-    let Some(map) = text_fields().get(source) else {
+/// Give a plain-text alert its rule's field names: first the rule's own table (`rule:<name>`,
+/// for keys an old version of that rule printed with another meaning), then its source's
+/// (`user=` of a k8s_audit rule is `ka.user.name`, not the syscall `user.name`).
+fn rename_text_fields(alert: &mut Alert, table: &str) {
+    let Some(map) = text_fields().get(table) else {
         return;
     };
     for (from, to) in map {
@@ -739,5 +741,26 @@ mod text_fields_tests {
         assert!(k8s
             .iter()
             .any(|(f, to)| f == "user.name" && to == "ka.user.name"));
+    }
+
+    /// Old syscall rules printed `name=%proc.name`, except the shell-history rule, whose
+    /// `name=` was the file (`%evt.arg.name`).
+    #[test]
+    fn old_name_keys_take_their_rules_meaning() {
+        let an = super::Analyzer::load(&[]).expect("kb loads");
+        let read = |line: &str| {
+            let mut a = fa_ingest::parse_plain_line(line).expect("a text alert");
+            assert!(an.name_rule(&mut a), "rule recovered from {line}");
+            a
+        };
+        let a = read("Warning Sensitive file opened for reading by non-trusted program (user=root name=cmp command=cmp -s shadow.bak /etc/shadow file=/etc/shadow)");
+        assert_eq!(a.field("proc.name").as_deref(), Some("cmp"));
+        let a = read("Warning Shell history had been deleted or renamed (user=root type=openat command=bash fd.name=/root/.bash_history name=/root/.bash_history path=<NA> oldpath=<NA>)");
+        assert_eq!(
+            a.field("evt.arg.name").as_deref(),
+            Some("/root/.bash_history")
+        );
+        assert_eq!(a.field("proc.name"), None);
+        assert_eq!(a.field("evt.type").as_deref(), Some("openat"));
     }
 }

@@ -353,8 +353,8 @@ fn verdicts_on_the_labelled_corpus() {
         share(o.alone.get(Label::Malicious, Label::Malicious), attacks),
         share(o.stream.get(Label::Malicious, Label::Malicious), attacks),
     );
-    // What holds today is guarded here. The recall goals not met yet are printed above and kept
-    // in BENCHMARKS.md; the floors below are today's figures, so a change that loses ground fails.
+    // What holds today is guarded here: the goals met are asserted, the one not met yet (attacks
+    // as a stream) is printed above and kept in BENCHMARKS.md with today's figure as its floor.
     assert!(
         o.rejected.is_empty(),
         "every line is read: {:?}",
@@ -372,15 +372,15 @@ fn verdicts_on_the_labelled_corpus() {
         );
     }
     assert!(
-        share(o.alone.get(Label::Benign, Label::Benign), benign) >= 0.38,
-        "benign recall fell below today's 0.39"
+        share(o.alone.get(Label::Benign, Label::Benign), benign) >= 0.70,
+        "benign recall fell below the goal of 0.70"
     );
     assert!(
-        share(o.alone.get(Label::Malicious, Label::Malicious), attacks) >= 0.45,
-        "attacks called malicious one by one fell below today's 0.47"
+        share(o.alone.get(Label::Malicious, Label::Malicious), attacks) >= 0.50,
+        "attacks called malicious one by one fell below the goal of 0.50"
     );
     assert!(
-        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.67,
-        "attacks called malicious as a stream fell below today's 0.69"
+        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.72,
+        "attacks called malicious as a stream fell below today's 0.73"
     );
 }

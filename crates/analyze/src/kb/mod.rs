@@ -59,6 +59,10 @@ const BUILTIN_RULES: &[(&str, &str)] = &[
         "kb/rules/removed_rules.toml",
         include_str!("../../../../kb/rules/removed_rules.toml"),
     ),
+    (
+        "kb/rules/falco_internal.toml",
+        include_str!("../../../../kb/rules/falco_internal.toml"),
+    ),
 ];
 const BUILTIN_BENIGN: &str = include_str!("../../../../kb/benign.toml");
 const BUILTIN_MITRE: &str = include_str!("../../../../kb/mitre.toml");

@@ -582,6 +582,7 @@ mod tests {
         ("password-brute-forcer", "hydra -L users.txt -P rockyou.txt ssh://10.0.0.5", "hydra serve all --config /etc/hydra.yaml"),
         ("tunnel-tool", "./chisel client 203.0.113.9:8000 R:socks", "chiselstore migrate"),
         ("recon-tool", "nmap -sS 10.0.0.0/24", "nmapper-exporter --port 9100"),
+        ("container-escape-recon", "amicontained", "apk add amicontained"),
         ("miner-stratum-url", "minerd2 -a cryptonight -o stratum+tcp://monero.crypto-pool.fr:3333 -u 49Tf -p x", "stratum-client --help"),
         ("miner-binary-or-arguments", "./xmrig --donate-level 1 -o 203.0.113.9:443", "apk add xmrig-proxy-docs"),
         ("miner-pool-host-and-port", "./kworker --url=gulf.moneroocean.stream:10128", "redis-cli -h cache.example.com -p 6379"),
@@ -687,6 +688,23 @@ mod tests {
         assert!(ids(&sshd).is_empty());
         let passwd = alert(json!({"fd.name": "/etc/passwd", "proc.name": "cat"}));
         assert!(ids(&passwd).is_empty());
+    }
+
+    #[test]
+    fn the_hosts_system_directories_mounted_writable() {
+        // Falco's bad-mount example: /etc of the host, read-write, at /mnt/etc.
+        let rw = alert(json!({"container.mounts": "/etc:/mnt/etc::true:rprivate"}));
+        assert_eq!(ids(&rw), vec!["host-system-dir-writable-mount"]);
+        let root = alert(
+            json!({"container.mounts": "/var/log:/var/log::false:rprivate,/:/host::true:rprivate"}),
+        );
+        assert_eq!(ids(&root), vec!["host-system-dir-writable-mount"]);
+        // Read-only, or a directory below /etc (a CNI config dir), is not it.
+        let ro = alert(json!({"container.mounts": "/etc:/host/etc::false:rprivate"}));
+        assert!(ids(&ro).is_empty());
+        let cni =
+            alert(json!({"container.mounts": "/etc/cni/net.d:/host/etc/cni/net.d::true:rprivate"}));
+        assert!(ids(&cni).is_empty());
     }
 
     #[test]

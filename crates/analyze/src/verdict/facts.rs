@@ -356,12 +356,7 @@ fn excluded(
         .iter()
         .filter(|c| matches!(c.origin, RuleOrigin::User { .. }) == user)
         .filter(|c| c.fires == Tri::False)
-        .find_map(|c| {
-            c.excluded_by
-                .iter()
-                .find(|e| e.kind != ExclusionKind::Condition)
-                .map(|e| (c, e))
-        })
+        .find_map(|c| c.excluded_by.first().map(|e| (c, e)))
 }
 
 fn exclusion_text(c: &RuleCheck, e: &crate::rulecheck::Exclusion, whose: &str) -> String {
@@ -776,12 +771,22 @@ mod tests {
             got[0].text
         );
         assert!(got[0].weight < 0.0);
-        // Not from a user rule, not when the rule fires or is unknown, not for a plain condition.
+        // A value the rule itself negates (`not proc.pname in (..., logrotate, ...)`) is an
+        // allow-list written inline: it counts too.
+        let inline = Context {
+            rule_checks: vec![check(
+                RuleOrigin::Upstream,
+                Tri::False,
+                ExclusionKind::Condition,
+            )],
+            ..ctx()
+        };
+        assert_eq!(run("rule_excluded_upstream", &a, &inline).len(), 1);
+        // Not from a user rule, not when the rule fires or is unknown.
         assert!(run("rule_excluded_user", &a, &c).is_empty());
         for (fires, kind) in [
             (Tri::True, ExclusionKind::List),
             (Tri::Unknown, ExclusionKind::List),
-            (Tri::False, ExclusionKind::Condition),
         ] {
             let c = Context {
                 rule_checks: vec![check(RuleOrigin::Upstream, fires, kind)],
