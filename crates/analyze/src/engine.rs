@@ -228,6 +228,8 @@ pub struct Engine {
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
     attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
+    /// Files downloaded per container/pod/host, to see a later alert run one.
+    downloads: crate::staging::Downloads,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -321,6 +323,7 @@ impl Engine {
             evicted_top: Vec::new(),
             observed_since: None,
             attack_seen: HashMap::new(),
+            downloads: crate::staging::Downloads::default(),
         }
     }
 
@@ -372,11 +375,20 @@ impl Engine {
                         .map(|(_, what)| format!("on the same {label}: {what}"))
                 })
         };
+        let cmdline = alert.field("proc.cmdline");
+        let runs_download = match &cmdline {
+            Some(c) if !self.downloads.is_empty() => self.downloads.executed(&entity, c),
+            _ => None,
+        };
+        if let Some(c) = &cmdline {
+            self.downloads.observe(&entity, c);
+        }
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
             prevalence: Some(extra.prevalence.view(self.observed_since)),
             entity_attack_evidence: nearby,
+            runs_download,
             // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
             // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
             rule_checks: a.rules.check_cached(fp.0, &alert),

@@ -13,5 +13,6 @@ pub mod lint;
 pub mod rulecheck;
 pub mod rules;
 pub mod scoring;
+pub mod staging;
 pub mod tune;
 pub mod verdict;

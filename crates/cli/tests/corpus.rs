@@ -259,7 +259,10 @@ fn evaluate() -> Outcome {
             }
         }
         for (i, (n, a, label)) in read.iter().enumerate() {
-            let key = (entity_of(a), fingerprint(a).to_string());
+            // The engine fingerprints a text alert after naming its rule: key it the same way.
+            let mut named = a.clone();
+            analyzer.name_rule(&mut named);
+            let key = (entity_of(&named), fingerprint(&named).to_string());
             let got = own[i].max(incident_of.get(&key).copied().unwrap_or(own[i]));
             out.stream.add(*label, got);
             if got != *label || alone[i] != *label {
@@ -353,8 +356,7 @@ fn verdicts_on_the_labelled_corpus() {
         share(o.alone.get(Label::Malicious, Label::Malicious), attacks),
         share(o.stream.get(Label::Malicious, Label::Malicious), attacks),
     );
-    // What holds today is guarded here: the goals met are asserted, the one not met yet (attacks
-    // as a stream) is printed above and kept in BENCHMARKS.md with today's figure as its floor.
+    // The goals, asserted: a change that loses ground below them fails.
     assert!(
         o.rejected.is_empty(),
         "every line is read: {:?}",
@@ -380,7 +382,7 @@ fn verdicts_on_the_labelled_corpus() {
         "attacks called malicious one by one fell below the goal of 0.50"
     );
     assert!(
-        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.72,
-        "attacks called malicious as a stream fell below today's 0.73"
+        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.80,
+        "attacks called malicious as a stream fell below the goal of 0.80"
     );
 }

@@ -59,6 +59,7 @@ pub(crate) const FACTS: &[FactDef] = &[
     FactDef { id: "repeated",               eval: repeated,               benign: false },
     FactDef { id: "escalating_incident",    eval: escalating_incident,    benign: false },
     FactDef { id: "entity_attack_evidence", eval: entity_attack_evidence, benign: false },
+    FactDef { id: "runs_download",          eval: runs_download,          benign: false },
     FactDef { id: "rule_excluded_upstream", eval: rule_excluded_upstream, benign: true },
     FactDef { id: "rule_excluded_user",     eval: rule_excluded_user,     benign: true },
     FactDef { id: "prevalence_new",         eval: prevalence_new,         benign: false },
@@ -341,6 +342,22 @@ fn entity_attack_evidence(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
             || format!("an earlier alert within the correlation window carried attack evidence: {desc}"),
             b.weight,
         );
+    }
+}
+
+fn runs_download(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
+    if let Some(desc) = &s.ctx.runs_download {
+        r.add(
+            Some("proc.cmdline"),
+            || {
+                format!(
+                    "runs a file fetched from the network, {desc} (download then execute, T1105)"
+                )
+            },
+            b.weight,
+        );
+        // Fetching a file and then running it is what a dropper does: an attack pattern in itself.
+        r.ground();
     }
 }
 
@@ -722,6 +739,19 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(got[0].text.contains("a reverse shell"));
         assert!(run("entity_attack_evidence", &alert(json!({})), &ctx()).is_empty());
+    }
+
+    #[test]
+    fn runs_download_from_the_context_grounds_the_verdict() {
+        let c = Context {
+            runs_download: Some("`./x.py`, downloaded earlier".into()),
+            ..ctx()
+        };
+        let got = run("runs_download", &alert(json!({})), &c);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field.as_deref(), Some("proc.cmdline"));
+        assert!(got[0].text.contains("./x.py"));
+        assert!(run("runs_download", &alert(json!({})), &ctx()).is_empty());
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Context {
     /// Set when an earlier alert on the same container/pod/host, within the correlation
     /// window, carried attack evidence: a description of it.
     pub entity_attack_evidence: Option<String>,
+    /// Set when the alert runs a file an earlier alert of the same workload downloaded
+    /// (crate::staging): a description of it.
+    pub runs_download: Option<String>,
 }
 
 /// Reasons as they are found. Without `explain` only the score is kept: the engine judges
