@@ -226,10 +226,8 @@ pub struct Engine {
     evicted_top: Vec<ClusterSummary>,
     /// The earliest alert time of the run: since when prevalence has been watching.
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
-    attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
-    /// Files downloaded per container/pod/host, to see a later alert run one.
-    downloads: crate::staging::Downloads,
+    /// Attack evidence and downloads seen earlier in the stream.
+    memory: crate::memory::StreamMemory,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -267,30 +265,6 @@ fn rename_text_fields(alert: &mut Alert, table: &str) {
     }
 }
 
-/// Where attack evidence carries over to later alerts, most specific first, with the word the
-/// reason uses: the alert's own workload, its Kubernetes namespace and its node. An attacker in
-/// one container who starts a pod (`kubectl run r00t ...`) acts through another workload of the
-/// same namespace or node within minutes; the reason names which.
-fn attack_scopes(alert: &Alert, entity: &str) -> Vec<(String, &'static str)> {
-    let mut v = vec![(entity.to_string(), "workload")];
-    let ns = alert
-        .field("k8s.ns.name")
-        .or_else(|| alert.field("ka.target.namespace"));
-    if let Some(ns) = ns.filter(|n| !n.is_empty()) {
-        v.push((format!("namespace:{ns}"), "namespace"));
-    }
-    if let Some(h) = alert.hostname.as_deref().filter(|h| !h.is_empty()) {
-        let host = format!("host:{h}");
-        if host != entity {
-            v.push((host, "node"));
-        }
-    }
-    v
-}
-
-/// Entities whose attack evidence the engine remembers at most.
-const ATTACK_SEEN_CAP: usize = 10_000;
-
 /// Evicted clusters remembered for the summary.
 const EVICTED_TOP: usize = 20;
 
@@ -317,13 +291,12 @@ impl Engine {
             clusters: ClusterTable::new(cfg.max_clusters),
             incidents: IncidentTracker::new(cfg.window, cfg.max_incidents, cfg.max_incidents),
             extra: HashMap::new(),
+            memory: crate::memory::StreamMemory::new(cfg.window),
             analyzer,
             cfg,
             stats: RunStats::default(),
             evicted_top: Vec::new(),
             observed_since: None,
-            attack_seen: HashMap::new(),
-            downloads: crate::staging::Downloads::default(),
         }
     }
 
@@ -357,38 +330,13 @@ impl Engine {
         if escalation.is_some() {
             extra.prevalence.mark_escalated();
         }
-        // Without times (plain-text alerts) the stream order stands for the window.
-        let window = self.cfg.window;
-        // Most runs never see attack evidence: only then are the scope keys worth building.
-        let nearby = if self.attack_seen.is_empty() {
-            None
-        } else {
-            attack_scopes(&alert, &entity)
-                .into_iter()
-                .find_map(|(scope, label)| {
-                    self.attack_seen
-                        .get(&scope)
-                        .filter(|(t, _)| match (t, alert.time) {
-                            (Some(t), Some(now)) => now >= *t && now - *t <= window,
-                            _ => true,
-                        })
-                        .map(|(_, what)| format!("on the same {label}: {what}"))
-                })
-        };
-        let cmdline = alert.field("proc.cmdline");
-        let runs_download = match &cmdline {
-            Some(c) if !self.downloads.is_empty() => self.downloads.executed(&entity, c),
-            _ => None,
-        };
-        if let Some(c) = &cmdline {
-            self.downloads.observe(&entity, c);
-        }
+        let recalled = self.memory.recall(&alert, &entity);
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
             prevalence: Some(extra.prevalence.view(self.observed_since)),
-            entity_attack_evidence: nearby,
-            runs_download,
+            entity_attack_evidence: recalled.entity_attack_evidence,
+            runs_download: recalled.runs_download,
             // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
             // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
             rule_checks: a.rules.check_cached(fp.0, &alert),
@@ -397,13 +345,7 @@ impl Engine {
         let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
-            let scopes = attack_scopes(&alert, &entity);
-            if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
-                self.attack_seen.clear();
-            }
-            for (scope, _) in scopes {
-                self.attack_seen.insert(scope, (alert.time, what.clone()));
-            }
+            self.memory.remember_attack(&alert, &entity, &what);
         }
         let verdict = judged.verdict;
 

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod incident;
 pub mod kb;
 pub mod lint;
+pub mod memory;
 pub mod rulecheck;
 pub mod rules;
 pub mod scoring;

@@ -31,7 +31,8 @@ use crate::seen::Seen;
 use fa_analyze::engine::{activity, Analyzer};
 use fa_analyze::fingerprint::{fingerprint, Fingerprint};
 use fa_analyze::incident::{entity_of, incident_report, Incident, IncidentTracker};
-use fa_analyze::verdict::Context;
+use fa_analyze::memory::StreamMemory;
+use fa_analyze::verdict::{Context, Prevalence, PrevalenceEntry};
 use fa_model::{Alert, Report, VerdictKind};
 use fa_sinks::notify::{Notification, NotificationKind, Notifier};
 use fa_store::{
@@ -600,9 +601,18 @@ pub struct Correlator {
     narration: Option<mpsc::Sender<NarrationJob>>,
     pending_narrations: Vec<NarrationJob>,
     cfg: AnalysisConfig,
+    /// Attack evidence and downloads seen earlier, as `analyze` keeps them.
+    memory: StreamMemory,
+    /// Each activity's history: taken up from the store on first sight (days of alerts, other
+    /// replicas' and earlier runs' too), then counted here.
+    prevalence: HashMap<Fingerprint, PrevalenceEntry>,
+    /// The oldest stored alert's time, read at start: since when the store has been watching.
+    observed_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 const MAX_CACHED_CLUSTERS: usize = 500_000;
+/// Activities whose history is kept in memory at most (re-read from the store after).
+const MAX_CACHED_PREVALENCE: usize = 100_000;
 
 impl Correlator {
     pub fn new(
@@ -611,8 +621,15 @@ impl Correlator {
         notifier: Option<(Arc<Notifier>, mpsc::Sender<Notification>)>,
         cfg: AnalysisConfig,
     ) -> Self {
+        let observed_since = reader.first_alert_time().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the oldest stored alert: prevalence starts now");
+            None
+        });
         Correlator {
             tracker: IncidentTracker::new(cfg.window, cfg.max_open_incidents, 1),
+            memory: StreamMemory::new(cfg.window),
+            prevalence: HashMap::new(),
+            observed_since,
             analyzer,
             clusters: HashMap::new(),
             reader,
@@ -699,6 +716,37 @@ impl Correlator {
         stored
     }
 
+    /// The activity's record, this alert counted: from the store on first sight.
+    fn prevalence_of(&mut self, fp: Fingerprint, alert: &Alert) -> Prevalence {
+        if !self.prevalence.contains_key(&fp) {
+            if self.prevalence.len() >= MAX_CACHED_PREVALENCE {
+                self.prevalence.clear();
+            }
+            let seeded = match self.reader.activity_history(&fp.to_string()) {
+                Ok(Some(h)) => PrevalenceEntry::from_history(
+                    h.count,
+                    h.first_seen,
+                    h.last_seen,
+                    &h.hosts,
+                    h.verdict == VerdictKind::Malicious,
+                ),
+                Ok(None) => PrevalenceEntry::default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading an activity's history");
+                    PrevalenceEntry::default()
+                }
+            };
+            self.prevalence.insert(fp, seeded);
+        }
+        if let Some(t) = alert.time {
+            self.observed_since = Some(self.observed_since.map_or(t, |s| s.min(t)));
+        }
+        let since = self.observed_since;
+        let entry = self.prevalence.entry(fp).or_default();
+        entry.observe(alert);
+        entry.view(since)
+    }
+
     fn link(&self, uuid: &str) -> Option<String> {
         self.cfg.public_url.as_deref().map(|u| {
             format!(
@@ -733,6 +781,7 @@ impl Correlator {
         }
         let (seen, worst_before) = self.cluster_state(fp);
         let count = seen + 1;
+        let prevalence = self.prevalence_of(fp, alert);
 
         let a = &self.analyzer;
         let rule = a.rule_for(alert);
@@ -744,15 +793,34 @@ impl Correlator {
                 observed.tactics.join(" -> ")
             )
         });
-        let verdict = a.verdict(
+        let escalated = escalation.is_some();
+        let recalled = self.memory.recall(alert, &entity);
+        // The same context `analyze` judges with: the rule's own conditions (upstream and
+        // --rules), prevalence, attack evidence nearby and downloads run.
+        let judged = fa_analyze::verdict::judge_with(
+            &a.kb,
+            &a.scoring,
             alert,
             rule,
             &Context {
                 cluster_count: count,
                 escalating_incident: escalation,
-                ..Default::default()
+                rule_checks: a.rules.check_cached(fp.0, alert),
+                prevalence: Some(prevalence),
+                entity_attack_evidence: recalled.entity_attack_evidence,
+                runs_download: recalled.runs_download,
             },
+            true,
         );
+        if escalated || judged.attack_evidence.is_some() {
+            if let Some(p) = self.prevalence.get_mut(&fp) {
+                p.mark_escalated();
+            }
+        }
+        if let Some(what) = &judged.attack_evidence {
+            self.memory.remember_attack(alert, &entity, what);
+        }
+        let verdict = judged.verdict;
         // A report is stored for a cluster's first alert and for any alert that makes its
         // cluster's verdict worse; the other repeats' reports are rebuilt on demand from the
         // stored alert and verdict. Storing every repeat's report would multiply the bytes

@@ -23,6 +23,8 @@ pub use postgres::{PgOptions, PgStore, ID_BLOCK_BITS, PG_MIGRATIONS};
 pub use sqlite::{text_key, SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
 pub use types::*;
 
+use chrono::{DateTime, Utc};
+
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,6 +124,24 @@ pub trait Store: Send {
         page: &PageRequest,
     ) -> Result<Page<ClusterRow>, StoreError>;
     fn get_cluster(&self, fingerprint: &str) -> Result<Option<ClusterRow>, StoreError>;
+
+    /// An activity's past as the store holds it: its cluster's count, time span and worst
+    /// verdict, and the hosts it was seen on. `None` when it was never stored.
+    /// The default knows the cluster only, not its hosts.
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        Ok(self.get_cluster(fingerprint)?.map(|c| ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts: Vec::new(),
+        }))
+    }
+
+    /// The time of the oldest stored alert: since when the store has been watching.
+    fn first_alert_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(None)
+    }
 
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError>;
     fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;

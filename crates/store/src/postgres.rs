@@ -1153,6 +1153,38 @@ impl Store for PgStore {
         })
     }
 
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        let Some(c) = self.get_cluster(fingerprint)? else {
+            return Ok(None);
+        };
+        let fp = clean_owned(fingerprint);
+        let hosts = self.call(move |conn| {
+            let rows = conn.query(
+                "SELECT DISTINCT hostname FROM (SELECT hostname FROM alerts
+                   WHERE fingerprint = $1 ORDER BY id DESC LIMIT $2) recent
+                 WHERE hostname IS NOT NULL AND hostname <> '' LIMIT $3",
+                &[&fp, &(HISTORY_SCAN as i64), &(HISTORY_HOSTS as i64)],
+            )?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(Some(ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts,
+        }))
+    }
+
+    fn first_alert_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.call(|conn| {
+            let r = conn.query_one("SELECT MIN(ts) FROM alerts", &[])?;
+            Ok(r.try_get::<_, Option<i64>>(0)?.map(from_nanos))
+        })
+    }
+
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
         let limit = limit_of(page);
         let offset = cursor_int(&page.cursor).unwrap_or(0);

@@ -974,6 +974,41 @@ impl Store for SqliteStore {
         Ok(q.query_row([fingerprint], cluster_row).optional()?)
     }
 
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        let Some(c) = self.get_cluster(fingerprint)? else {
+            return Ok(None);
+        };
+        let mut q = self.conn.prepare_cached(
+            "SELECT DISTINCT hostname FROM (SELECT hostname FROM alerts
+               WHERE fingerprint_key = ?1 AND fingerprint = ?2 ORDER BY id DESC LIMIT ?3)
+             WHERE hostname IS NOT NULL AND hostname != '' LIMIT ?4",
+        )?;
+        let hosts = q
+            .query_map(
+                params![
+                    text_key(fingerprint),
+                    fingerprint,
+                    HISTORY_SCAN as i64,
+                    HISTORY_HOSTS as i64
+                ],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts,
+        }))
+    }
+
+    fn first_alert_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let mut q = self.conn.prepare_cached("SELECT MIN(ts) FROM alerts")?;
+        let t: Option<i64> = q.query_row([], |r| r.get(0))?;
+        Ok(t.map(from_nanos))
+    }
+
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
         let limit = limit_of(page);
         let offset = cursor_int(&page.cursor).unwrap_or(0);
