@@ -8,7 +8,7 @@ use crate::kb::{KbError, KnowledgeBase, Rule};
 use crate::rulecheck::RuleCheck;
 use crate::rules::RuleBook;
 use crate::scoring::Scoring;
-use crate::verdict::{judge, raise, Context, PrevalenceEntry};
+use crate::verdict::{judge, raise, Context, JudgeCache, PrevalenceEntry};
 use crate::{describe, tune};
 use chrono::Duration;
 use fa_model::{
@@ -45,7 +45,7 @@ impl Analyzer {
     }
 
     /// The alert's rule condition(s) evaluated over its fields (remembered per fingerprint).
-    pub fn rule_check(&self, alert: &Alert) -> Vec<RuleCheck> {
+    pub fn rule_check(&self, alert: &Alert) -> Arc<[RuleCheck]> {
         if alert.rule.is_unknown() {
             // A text alert: check the rule its message names.
             let mut named = alert.clone();
@@ -227,6 +227,8 @@ pub struct Engine {
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
     attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
+    /// Signature and evidence matches of the repeats, shared by repeats with the same inputs.
+    judge_cache: JudgeCache,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -319,6 +321,7 @@ impl Engine {
             evicted_top: Vec::new(),
             observed_since: None,
             attack_seen: HashMap::new(),
+            judge_cache: JudgeCache::new(),
         }
     }
 
@@ -380,7 +383,12 @@ impl Engine {
             rule_checks: a.rules.check_cached(fp.0, &alert),
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
-        let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
+        let judged = if need_report {
+            crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, true)
+        } else {
+            self.judge_cache
+                .judge(&a.kb, &a.scoring, &alert, rule, &ctx)
+        };
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
             let scopes = attack_scopes(&alert, &entity);
