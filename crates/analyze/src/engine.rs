@@ -15,6 +15,7 @@ use fa_model::{
     Alert, ClusterSummary, IncidentReport, Priority, Report, SummaryReport, Verdict, VerdictCounts,
     VerdictKind, SCHEMA_VERSION,
 };
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,10 +59,11 @@ impl Analyzer {
 
     /// The built-in knowledge base plus the given user directories, and the built-in scoring.
     pub fn load(user_kb_dirs: &[PathBuf]) -> Result<Self, KbError> {
-        Ok(Self::new(
-            KnowledgeBase::load(user_kb_dirs)?,
-            Scoring::builtin()?,
-        ))
+        let a = Self::new(KnowledgeBase::load(user_kb_dirs)?, Scoring::builtin()?);
+        // The upstream rules are knowledge an analysis loads too: compile them here, not while
+        // the first alert waits (an error still shows where rules are checked: none are).
+        let _ = crate::rules::upstream();
+        Ok(a)
     }
 
     pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
@@ -225,8 +227,11 @@ pub struct Engine {
     evicted_top: Vec<ClusterSummary>,
     /// The earliest alert time of the run: since when prevalence has been watching.
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
-    attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
+    /// Per container/pod/host, namespace and node: when an alert last carried attack evidence,
+    /// and what it was.
+    attack_seen: HashMap<String, AttackSeen>,
+    /// The scope key being looked up (kept to reuse its allocation).
+    scope_key: String,
     /// Signature and evidence matches of the repeats, shared by repeats with the same inputs.
     judge_cache: JudgeCache,
 }
@@ -265,26 +270,46 @@ fn rename_text_fields(alert: &mut Alert, source: &str) {
     }
 }
 
-/// Where attack evidence carries over to later alerts, most specific first, with the word the
-/// reason uses: the alert's own workload, its Kubernetes namespace and its node. An attacker in
-/// one container who starts a pod (`kubectl run r00t ...`) acts through another workload of the
-/// same namespace or node within minutes; the reason names which.
-fn attack_scopes(alert: &Alert, entity: &str) -> Vec<(String, &'static str)> {
-    let mut v = vec![(entity.to_string(), "workload")];
+/// Where attack evidence carries over to later alerts, most specific first, as (key prefix,
+/// name, the index of the word the reason uses in [`SCOPE_WORDS`]): the alert's own workload, its Kubernetes namespace and its
+/// node. An attacker in one container who starts a pod (`kubectl run r00t ...`) acts through
+/// another workload of the same namespace or node within minutes; the reason names which.
+/// A scope's key is prefix + name; no key is built here, so looking scopes up costs no
+/// allocation.
+fn attack_scopes<'a>(
+    alert: &'a Alert,
+    entity: &'a str,
+) -> [Option<(&'static str, Cow<'a, str>, usize)>; 3] {
     let ns = alert
         .field("k8s.ns.name")
-        .or_else(|| alert.field("ka.target.namespace"));
-    if let Some(ns) = ns.filter(|n| !n.is_empty()) {
-        v.push((format!("namespace:{ns}"), "namespace"));
-    }
-    if let Some(h) = alert.hostname.as_deref().filter(|h| !h.is_empty()) {
-        let host = format!("host:{h}");
-        if host != entity {
-            v.push((host, "node"));
-        }
-    }
-    v
+        .or_else(|| alert.field("ka.target.namespace"))
+        .filter(|n| !n.is_empty());
+    let host = alert
+        .hostname
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        // The node is no other scope than the workload when the alert is about the host.
+        .filter(|h| entity.strip_prefix("host:") != Some(*h));
+    [
+        Some(("", Cow::Borrowed(entity), 0)),
+        ns.map(|n| ("namespace:", n, 1)),
+        host.map(|h| ("host:", Cow::Borrowed(h), 2)),
+    ]
 }
+
+/// What the engine remembers of attack evidence seen on one scope.
+#[derive(Debug)]
+struct AttackSeen {
+    time: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the evidence was (`Judgement::attack_evidence`).
+    what: String,
+    /// The reason later alerts get, per word for the scope ([`SCOPE_WORDS`]: one key can be
+    /// one alert's workload and another's node), built once per scope and evidence.
+    described: [Option<Arc<str>>; 3],
+}
+
+/// The words `attack_scopes` uses, in its order.
+const SCOPE_WORDS: [&str; 3] = ["workload", "namespace", "node"];
 
 /// Entities whose attack evidence the engine remembers at most.
 const ATTACK_SEEN_CAP: usize = 10_000;
@@ -321,6 +346,7 @@ impl Engine {
             evicted_top: Vec::new(),
             observed_since: None,
             attack_seen: HashMap::new(),
+            scope_key: String::new(),
             judge_cache: JudgeCache::new(),
         }
     }
@@ -361,16 +387,25 @@ impl Engine {
         let nearby = if self.attack_seen.is_empty() {
             None
         } else {
+            let key = &mut self.scope_key;
             attack_scopes(&alert, &entity)
                 .into_iter()
-                .find_map(|(scope, label)| {
-                    self.attack_seen
-                        .get(&scope)
-                        .filter(|(t, _)| match (t, alert.time) {
-                            (Some(t), Some(now)) => now >= *t && now - *t <= window,
+                .flatten()
+                .find_map(|(prefix, name, word)| {
+                    key.clear();
+                    key.push_str(prefix);
+                    key.push_str(&name);
+                    let seen = self.attack_seen.get_mut(key.as_str()).filter(|seen| {
+                        match (seen.time, alert.time) {
+                            (Some(t), Some(now)) => now >= t && now - t <= window,
                             _ => true,
-                        })
-                        .map(|(_, what)| format!("on the same {label}: {what}"))
+                        }
+                    })?;
+                    let what = &seen.what;
+                    let described = seen.described[word].get_or_insert_with(|| {
+                        format!("on the same {}: {what}", SCOPE_WORDS[word]).into()
+                    });
+                    Some(Arc::clone(described))
                 })
         };
         let ctx = Context {
@@ -392,11 +427,28 @@ impl Engine {
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
             let scopes = attack_scopes(&alert, &entity);
-            if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
+            if self.attack_seen.len() + scopes.iter().flatten().count() > ATTACK_SEEN_CAP {
                 self.attack_seen.clear();
             }
-            for (scope, _) in scopes {
-                self.attack_seen.insert(scope, (alert.time, what.clone()));
+            for (prefix, name, _) in scopes.into_iter().flatten() {
+                let key = &mut self.scope_key;
+                key.clear();
+                key.push_str(prefix);
+                key.push_str(&name);
+                // A storm repeats the same evidence on the same scopes: only the time changes.
+                match self.attack_seen.get_mut(key.as_str()) {
+                    Some(seen) if seen.what == what => seen.time = alert.time,
+                    _ => {
+                        self.attack_seen.insert(
+                            key.clone(),
+                            AttackSeen {
+                                time: alert.time,
+                                what: what.clone(),
+                                described: Default::default(),
+                            },
+                        );
+                    }
+                }
             }
         }
         let verdict = judged.verdict;

@@ -11,14 +11,15 @@
 //! Only score-only judgements (`explain == false`, the repeats that get no report) use it: a
 //! cached signature match keeps no field values, which only the reasons would show.
 
-use super::evidence::{on_host, reads_message};
+use super::evidence::{message_says_host, reads_message};
 use super::{conclude, judge_with, Context, Hit, Judgement, Subject};
 use crate::kb::{KnowledgeBase, Rule, Signature, SignatureMatch, ANCESTRY_PREFIX};
 use crate::scoring::Scoring;
-use fa_model::Alert;
+use fa_model::{Alert, FieldValueExt};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::sync::{Arc, Weak};
 
@@ -56,11 +57,15 @@ pub struct JudgeCache {
     /// The knowledge base and scoring the entries were computed with (held weakly, so an
     /// address can never be reused by another while the entries stand).
     built_for: Option<(Weak<KnowledgeBase>, Weak<Scoring>)>,
-    /// Field names the static part reads, sorted (plus every `proc.aname[N]`).
-    fields: Vec<String>,
+    /// Field names the static part reads (plus every `proc.aname[N]`), with their
+    /// `fa_model::fields::name_hash`, sorted by hash: the alert's fields carry the same hash.
+    fields: Vec<(u64, String)>,
+    /// Open-addressing table over `fields` by hash (index + 1; 0 = empty), a power of two in
+    /// size: one probe for most names, where a binary search took seven.
+    slots: Vec<u32>,
     /// It reads `hostname`, which falls back to the alert's top-level hostname.
     reads_hostname: bool,
-    entries: HashMap<u64, Entry>,
+    entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
     /// The key being built (kept to reuse its allocation).
     key: Vec<u8>,
     hits: u64,
@@ -154,7 +159,22 @@ impl JudgeCache {
         self.reads_hostname = fields
             .iter()
             .any(|f| f == "hostname" || f == "evt.hostname");
-        self.fields = fields;
+        let mut hashed: Vec<(u64, String)> = fields
+            .into_iter()
+            .map(|f| (fa_model::fields::name_hash(&f), f))
+            .collect();
+        hashed.sort();
+        let size = (hashed.len() * 4).next_power_of_two().max(16);
+        let mut slots = vec![0u32; size];
+        for (i, (h, _)) in hashed.iter().enumerate() {
+            let mut at = (*h as usize) & (size - 1);
+            while slots[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = i as u32 + 1;
+        }
+        self.slots = slots;
+        self.fields = hashed;
         self.entries.clear();
         self.built_for = Some((Arc::downgrade(kb), Arc::downgrade(scoring)));
     }
@@ -176,7 +196,6 @@ impl JudgeCache {
                 k.push(END);
             }
         }
-        k.push(u8::from(on_host(alert)));
         if self.reads_hostname {
             match alert.hostname.as_deref() {
                 Some(h) => {
@@ -187,17 +206,16 @@ impl JudgeCache {
                 None => k.push(0),
             }
         }
-        // Both lists are sorted by name: one merge.
-        let mut j = 0;
-        for (name, value) in alert.output_fields.iter() {
-            let read = name.starts_with(ANCESTRY_PREFIX) || {
-                while j < self.fields.len() && self.fields[j].as_str() < name.as_str() {
-                    j += 1;
-                }
-                j < self.fields.len() && self.fields[j] == *name
-            };
-            if !read {
+        // `container.id` is always read (evidence scoped to containers): seeing it here saves
+        // `on_host` a lookup.
+        let mut container_on_host: Option<bool> = None;
+        for (hash, name, value) in alert.output_fields.iter_hashed() {
+            if !(name.starts_with(ANCESTRY_PREFIX) || reads(&self.fields, &self.slots, hash, name))
+            {
                 continue;
+            }
+            if name == "container.id" {
+                container_on_host = value.as_text().map(|id| id == "host");
             }
             k.extend_from_slice(name.as_bytes());
             k.push(END);
@@ -205,11 +223,19 @@ impl JudgeCache {
                 Value::Null => k.push(0),
                 Value::Bool(b) => k.push(1 + u8::from(*b)),
                 Value::Number(n) => {
-                    k.push(3);
-                    if write!(k, "{n}").is_err() {
-                        return false;
+                    if let Some(u) = n.as_u64() {
+                        k.push(3);
+                        k.extend_from_slice(&u.to_le_bytes());
+                    } else if let Some(i) = n.as_i64() {
+                        k.push(6);
+                        k.extend_from_slice(&i.to_le_bytes());
+                    } else {
+                        k.push(7);
+                        if write!(k, "{n}").is_err() {
+                            return false;
+                        }
+                        k.push(END);
                     }
-                    k.push(END);
                 }
                 Value::String(s) => {
                     k.push(4);
@@ -225,7 +251,47 @@ impl JudgeCache {
                 }
             }
         }
+        // What `on_host` decides: the container id, else the message.
+        let on_host = container_on_host.unwrap_or_else(|| message_says_host(alert));
+        k.push(u8::from(on_host));
         true
+    }
+}
+
+/// `name` (with its hash) is one of `fields` (`slots` indexes them by hash).
+fn reads(fields: &[(u64, String)], slots: &[u32], hash: u64, name: &str) -> bool {
+    let mask = slots.len().wrapping_sub(1);
+    let mut at = (hash as usize) & mask;
+    for _ in 0..slots.len() {
+        let Some(i) = slots.get(at).and_then(|&s| (s as usize).checked_sub(1)) else {
+            return false;
+        };
+        if fields.get(i).is_some_and(|(h, f)| *h == hash && f == name) {
+            return true;
+        }
+        at = (at + 1) & mask;
+    }
+    false
+}
+
+/// The table's keys are xxh3 hashes already: hashing them again would only cost time.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in, in case.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

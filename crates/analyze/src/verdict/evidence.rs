@@ -503,10 +503,15 @@ pub(crate) fn reads_message(alert: &Alert) -> bool {
 pub(crate) fn on_host(alert: &Alert) -> bool {
     match alert.field("container.id") {
         Some(id) => id == "host",
-        None => alert
-            .message()
-            .is_some_and(|m| m.contains("container_id=host") || m.contains("container=host")),
+        None => message_says_host(alert),
     }
+}
+
+/// [`on_host`] for an alert without `container.id`: what its message says.
+pub(crate) fn message_says_host(alert: &Alert) -> bool {
+    alert
+        .message()
+        .is_some_and(|m| m.contains("container_id=host") || m.contains("container=host"))
 }
 
 fn expand(fields: &[String]) -> Vec<&str> {

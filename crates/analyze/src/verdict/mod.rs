@@ -38,7 +38,8 @@ pub struct Context {
     pub prevalence: Option<Prevalence>,
     /// Set when an earlier alert on the same container/pod/host, within the correlation
     /// window, carried attack evidence: a description of it.
-    pub entity_attack_evidence: Option<String>,
+    /// Shared: every alert near the evidence reads the same text.
+    pub entity_attack_evidence: Option<std::sync::Arc<str>>,
 }
 
 /// Reasons as they are found. Without `explain` only the score is kept: the engine judges
