@@ -28,6 +28,8 @@ const LIMIT: usize = 8192;
 
 /// Ends a name or a textual value in a key: no UTF-8 text contains this byte.
 const END: u8 = 0xFF;
+/// Starts a field given by its index in the table: no UTF-8 text starts with this byte.
+const FIELD: u8 = 0xFE;
 
 /// A matched signature: the rule's own (index into `Rule::signatures`) or a global one.
 #[derive(Debug, Clone, Copy)]
@@ -210,15 +212,22 @@ impl JudgeCache {
         // `on_host` a lookup.
         let mut container_on_host: Option<bool> = None;
         for (hash, name, value) in alert.output_fields.iter_hashed() {
-            if !(name.starts_with(ANCESTRY_PREFIX) || reads(&self.fields, &self.slots, hash, name))
-            {
-                continue;
+            // A field of the table is written as its index (keys stay small, so the entries
+            // compared stay in cache), an ancestor beyond the table by its name.
+            match reads(&self.fields, &self.slots, hash, name) {
+                Some(i) => {
+                    k.push(FIELD);
+                    k.extend_from_slice(&(i as u32).to_le_bytes());
+                }
+                None if name.starts_with(ANCESTRY_PREFIX) => {
+                    k.extend_from_slice(name.as_bytes());
+                    k.push(END);
+                }
+                None => continue,
             }
             if name == "container.id" {
                 container_on_host = value.as_text().map(|id| id == "host");
             }
-            k.extend_from_slice(name.as_bytes());
-            k.push(END);
             match value {
                 Value::Null => k.push(0),
                 Value::Bool(b) => k.push(1 + u8::from(*b)),
@@ -258,20 +267,18 @@ impl JudgeCache {
     }
 }
 
-/// `name` (with its hash) is one of `fields` (`slots` indexes them by hash).
-fn reads(fields: &[(u64, String)], slots: &[u32], hash: u64, name: &str) -> bool {
+/// The index of `name` (with its hash) in `fields`, if it is one (`slots` indexes them by hash).
+fn reads(fields: &[(u64, String)], slots: &[u32], hash: u64, name: &str) -> Option<usize> {
     let mask = slots.len().wrapping_sub(1);
     let mut at = (hash as usize) & mask;
     for _ in 0..slots.len() {
-        let Some(i) = slots.get(at).and_then(|&s| (s as usize).checked_sub(1)) else {
-            return false;
-        };
+        let i = slots.get(at).and_then(|&s| (s as usize).checked_sub(1))?;
         if fields.get(i).is_some_and(|(h, f)| *h == hash && f == name) {
-            return true;
+            return Some(i);
         }
         at = (at + 1) & mask;
     }
-    false
+    None
 }
 
 /// The table's keys are xxh3 hashes already: hashing them again would only cost time.
