@@ -27,9 +27,10 @@ fn main() -> Result<()> {
             &args[1],
             args.iter().any(|a| a == "--summary"),
             args.iter().any(|a| a == "--every-alert"),
+            args.iter().find_map(|a| a.strip_prefix("--out=")),
         ),
         _ => bail!(
-            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] | compare FILE [--rounds=N]"
+            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] [--out=FILE] | compare FILE [--rounds=N]"
         ),
     }
 }
@@ -118,7 +119,7 @@ fn time_parse(path: &str) -> Result<(u64, f64)> {
 
 /// (b): the default `analyze --format json` path (one report per cluster, incidents), timed.
 fn time_analyze(path: &str) -> Result<(u64, f64)> {
-    let run = run_analyze(path, false, false)?;
+    let run = run_analyze(path, false, false, None)?;
     Ok((run.alerts, run.seconds))
 }
 
@@ -143,7 +144,12 @@ struct Run {
 /// The pipeline from file to a counting JSON sink: reports as the engine emits them, then the
 /// clusters' reports and incidents (or the storm summary). Loading the knowledge base is not
 /// timed.
-fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
+/// `out`: also write the reports there (to compare two builds' output, not for timing).
+fn run_analyze(path: &str, summary: bool, every_alert: bool, out: Option<&str>) -> Result<Run> {
+    let copy = out
+        .map(std::fs::File::create)
+        .transpose()
+        .context("--out file")?;
     let analyzer = Analyzer::load(&[])?;
     let cfg = EngineConfig {
         every_alert,
@@ -152,7 +158,7 @@ fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
     };
     let mut engine = Engine::new(analyzer, cfg);
     let mut sink = StreamSink::new(
-        BufWriter::with_capacity(256 * 1024, CountingSink(0)),
+        BufWriter::with_capacity(256 * 1024, CountingSink(0, copy)),
         Format::Json,
     );
     let input = fa_ingest::open_input(path)?;
@@ -196,8 +202,8 @@ fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
     })
 }
 
-fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
-    let run = run_analyze(path, summary, every_alert)?;
+fn analyze(path: &str, summary: bool, every_alert: bool, out: Option<&str>) -> Result<()> {
+    let run = run_analyze(path, summary, every_alert, out)?;
     report(
         if summary {
             "analyze_summary"
@@ -213,15 +219,21 @@ fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
     Ok(())
 }
 
-/// Discards output but counts it.
-struct CountingSink(u64);
+/// Counts output, and discards it unless a file to keep it in is given.
+struct CountingSink(u64, Option<std::fs::File>);
 impl Write for CountingSink {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = &mut self.1 {
+            f.write_all(b)?;
+        }
         self.0 += b.len() as u64;
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        match &mut self.1 {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
     }
 }
 
