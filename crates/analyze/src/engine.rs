@@ -8,7 +8,7 @@ use crate::kb::{KbError, KnowledgeBase, Rule};
 use crate::rulecheck::RuleCheck;
 use crate::rules::RuleBook;
 use crate::scoring::Scoring;
-use crate::verdict::{judge, raise, Context, PrevalenceEntry};
+use crate::verdict::{judge, raise, Context, JudgeCache, PrevalenceEntry};
 use crate::{describe, tune};
 use chrono::Duration;
 use fa_model::{
@@ -45,7 +45,7 @@ impl Analyzer {
     }
 
     /// The alert's rule condition(s) evaluated over its fields (remembered per fingerprint).
-    pub fn rule_check(&self, alert: &Alert) -> Vec<RuleCheck> {
+    pub fn rule_check(&self, alert: &Alert) -> Arc<[RuleCheck]> {
         if alert.rule.is_unknown() {
             // A text alert: check the rule its message names.
             let mut named = alert.clone();
@@ -58,10 +58,11 @@ impl Analyzer {
 
     /// The built-in knowledge base plus the given user directories, and the built-in scoring.
     pub fn load(user_kb_dirs: &[PathBuf]) -> Result<Self, KbError> {
-        Ok(Self::new(
-            KnowledgeBase::load(user_kb_dirs)?,
-            Scoring::builtin()?,
-        ))
+        let a = Self::new(KnowledgeBase::load(user_kb_dirs)?, Scoring::builtin()?);
+        // The upstream rules are knowledge an analysis loads too: compile them here, not while
+        // the first alert waits (an error still shows where rules are checked: none are).
+        let _ = crate::rules::upstream();
+        Ok(a)
     }
 
     pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
@@ -228,6 +229,8 @@ pub struct Engine {
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Attack evidence and downloads seen earlier in the stream.
     memory: crate::memory::StreamMemory,
+    /// Signature and evidence matches of the repeats, shared by repeats with the same inputs.
+    judge_cache: JudgeCache,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -297,6 +300,7 @@ impl Engine {
             stats: RunStats::default(),
             evicted_top: Vec::new(),
             observed_since: None,
+            judge_cache: JudgeCache::new(),
         }
     }
 
@@ -342,7 +346,12 @@ impl Engine {
             rule_checks: a.rules.check_cached(fp.0, &alert),
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
-        let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
+        let judged = if need_report {
+            crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, true)
+        } else {
+            self.judge_cache
+                .judge(&a.kb, &a.scoring, &alert, rule, &ctx)
+        };
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
             self.memory.remember_attack(&alert, &entity, &what);

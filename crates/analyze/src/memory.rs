@@ -6,37 +6,59 @@
 use crate::staging::Downloads;
 use chrono::{DateTime, Duration, Utc};
 use fa_model::Alert;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Entities whose attack evidence is remembered at most.
 const ATTACK_SEEN_CAP: usize = 10_000;
 
-/// Where attack evidence carries over to later alerts, most specific first, with the word the
-/// reason uses: the alert's own workload, its Kubernetes namespace and its node. An attacker in
-/// one container who starts a pod (`kubectl run r00t ...`) acts through another workload of the
-/// same namespace or node within minutes; the reason names which.
-pub fn attack_scopes(alert: &Alert, entity: &str) -> Vec<(String, &'static str)> {
-    let mut v = vec![(entity.to_string(), "workload")];
+/// Where attack evidence carries over to later alerts, most specific first, as (key prefix,
+/// name, the index of the word the reason uses in [`SCOPE_WORDS`]): the alert's own workload,
+/// its Kubernetes namespace and its node. An attacker in one container who starts a pod
+/// (`kubectl run r00t ...`) acts through another workload of the same namespace or node within
+/// minutes; the reason names which. A scope's key is prefix + name; no key is built here, so
+/// looking scopes up costs no allocation.
+fn attack_scopes<'a>(
+    alert: &'a Alert,
+    entity: &'a str,
+) -> [Option<(&'static str, Cow<'a, str>, usize)>; 3] {
     let ns = alert
         .field("k8s.ns.name")
-        .or_else(|| alert.field("ka.target.namespace"));
-    if let Some(ns) = ns.filter(|n| !n.is_empty()) {
-        v.push((format!("namespace:{ns}"), "namespace"));
-    }
-    if let Some(h) = alert.hostname.as_deref().filter(|h| !h.is_empty()) {
-        let host = format!("host:{h}");
-        if host != entity {
-            v.push((host, "node"));
-        }
-    }
-    v
+        .or_else(|| alert.field("ka.target.namespace"))
+        .filter(|n| !n.is_empty());
+    let host = alert
+        .hostname
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        // The node is no other scope than the workload when the alert is about the host.
+        .filter(|h| entity.strip_prefix("host:") != Some(*h));
+    [
+        Some(("", Cow::Borrowed(entity), 0)),
+        ns.map(|n| ("namespace:", n, 1)),
+        host.map(|h| ("host:", Cow::Borrowed(h), 2)),
+    ]
+}
+
+/// The words `attack_scopes` uses, in its order.
+const SCOPE_WORDS: [&str; 3] = ["workload", "namespace", "node"];
+
+/// What is remembered of attack evidence seen on one scope.
+#[derive(Debug)]
+struct AttackSeen {
+    time: Option<DateTime<Utc>>,
+    /// What the evidence was (`Judgement::attack_evidence`).
+    what: String,
+    /// The reason later alerts get, per word for the scope ([`SCOPE_WORDS`]: one key can be
+    /// one alert's workload and another's node), built once per scope and evidence.
+    described: [Option<Arc<str>>; 3],
 }
 
 /// What earlier alerts say about this one (see [`StreamMemory::recall`]).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Recalled {
     /// Attack evidence seen nearby within the window: a description of it.
-    pub entity_attack_evidence: Option<String>,
+    pub entity_attack_evidence: Option<Arc<str>>,
     /// The alert runs a file downloaded earlier on its workload: a description of it.
     pub runs_download: Option<String>,
 }
@@ -45,8 +67,11 @@ pub struct Recalled {
 #[derive(Debug)]
 pub struct StreamMemory {
     window: Duration,
-    /// Per container/pod/host/namespace: when an alert last carried attack evidence, and what.
-    attack_seen: HashMap<String, (Option<DateTime<Utc>>, String)>,
+    /// Per container/pod/host, namespace and node: when an alert last carried attack evidence,
+    /// and what it was.
+    attack_seen: HashMap<String, AttackSeen>,
+    /// The scope key being looked up (kept to reuse its allocation).
+    scope_key: String,
     downloads: Downloads,
 }
 
@@ -55,6 +80,7 @@ impl StreamMemory {
         StreamMemory {
             window,
             attack_seen: HashMap::new(),
+            scope_key: String::new(),
             downloads: Downloads::default(),
         }
     }
@@ -63,20 +89,31 @@ impl StreamMemory {
     /// alert downloads, if any. Without times (plain-text alerts) the stream order stands for
     /// the window.
     pub fn recall(&mut self, alert: &Alert, entity: &str) -> Recalled {
+        let window = self.window;
         // Most runs never see attack evidence: only then are the scope keys worth building.
         let entity_attack_evidence = if self.attack_seen.is_empty() {
             None
         } else {
+            let key = &mut self.scope_key;
+            let seen_map = &mut self.attack_seen;
             attack_scopes(alert, entity)
                 .into_iter()
-                .find_map(|(scope, label)| {
-                    self.attack_seen
-                        .get(&scope)
-                        .filter(|(t, _)| match (t, alert.time) {
-                            (Some(t), Some(now)) => now >= *t && now - *t <= self.window,
+                .flatten()
+                .find_map(|(prefix, name, word)| {
+                    key.clear();
+                    key.push_str(prefix);
+                    key.push_str(&name);
+                    let seen = seen_map.get_mut(key.as_str()).filter(|seen| {
+                        match (seen.time, alert.time) {
+                            (Some(t), Some(now)) => now >= t && now - t <= window,
                             _ => true,
-                        })
-                        .map(|(_, what)| format!("on the same {label}: {what}"))
+                        }
+                    })?;
+                    let what = &seen.what;
+                    let described = seen.described[word].get_or_insert_with(|| {
+                        format!("on the same {}: {what}", SCOPE_WORDS[word]).into()
+                    });
+                    Some(Arc::clone(described))
                 })
         };
         let cmdline = alert.field("proc.cmdline");
@@ -97,12 +134,28 @@ impl StreamMemory {
     /// and node.
     pub fn remember_attack(&mut self, alert: &Alert, entity: &str, what: &str) {
         let scopes = attack_scopes(alert, entity);
-        if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
+        if self.attack_seen.len() + scopes.iter().flatten().count() > ATTACK_SEEN_CAP {
             self.attack_seen.clear();
         }
-        for (scope, _) in scopes {
-            self.attack_seen
-                .insert(scope, (alert.time, what.to_string()));
+        for (prefix, name, _) in scopes.into_iter().flatten() {
+            let key = &mut self.scope_key;
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(&name);
+            // A storm repeats the same evidence on the same scopes: only the time changes.
+            match self.attack_seen.get_mut(key.as_str()) {
+                Some(seen) if seen.what == what => seen.time = alert.time,
+                _ => {
+                    self.attack_seen.insert(
+                        key.clone(),
+                        AttackSeen {
+                            time: alert.time,
+                            what: what.to_string(),
+                            described: Default::default(),
+                        },
+                    );
+                }
+            }
         }
     }
 }

@@ -123,7 +123,8 @@ pub struct RuleBook {
     /// Upstream with the user's files on top; None without user files.
     merged: Option<Compiled>,
     user_files: Vec<String>,
-    cache: Mutex<HashMap<u64, Vec<RuleCheck>>>,
+    /// Shared, not cloned: every repeat of a cluster reads the same checks.
+    cache: Mutex<HashMap<u64, Arc<[RuleCheck]>>>,
     /// Conditions evaluated (cache misses), for tests and statistics.
     evaluations: AtomicU64,
 }
@@ -226,18 +227,18 @@ impl RuleBook {
     }
 
     /// [`RuleBook::check`], remembered by the alert's fingerprint.
-    pub fn check_cached(&self, fingerprint: u64, alert: &Alert) -> Vec<RuleCheck> {
+    pub fn check_cached(&self, fingerprint: u64, alert: &Alert) -> Arc<[RuleCheck]> {
         if let Ok(cache) = self.cache.lock() {
             if let Some(hit) = cache.get(&fingerprint) {
-                return hit.clone();
+                return Arc::clone(hit);
             }
         }
-        let checks = self.check(alert);
+        let checks: Arc<[RuleCheck]> = self.check(alert).into();
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(fingerprint, checks.clone());
+            cache.insert(fingerprint, Arc::clone(&checks));
         }
         checks
     }
@@ -245,9 +246,9 @@ impl RuleBook {
 
 impl crate::verdict::Context {
     /// A context holding only rule checks; the engine fills in the rest field by field.
-    pub fn with_rule_checks(rule_checks: Vec<RuleCheck>) -> Self {
+    pub fn with_rule_checks(rule_checks: impl Into<Arc<[RuleCheck]>>) -> Self {
         crate::verdict::Context {
-            rule_checks,
+            rule_checks: rule_checks.into(),
             ..Default::default()
         }
     }
@@ -649,7 +650,8 @@ mod tests {
         // A different alert under the same fingerprint gets the remembered result.
         let b = alert(r#"{"rule":"Launch Privileged Container","priority":"Info"}"#);
         assert_eq!(book.check_cached(7, &b), first);
-        assert_ne!(book.check(&b), first);
+        assert!(Arc::ptr_eq(&book.check_cached(7, &b), &first));
+        assert_ne!(book.check(&b)[..], first[..]);
     }
 
     #[test]

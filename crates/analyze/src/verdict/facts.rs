@@ -788,7 +788,7 @@ mod tests {
     #[test]
     fn upstream_exclusion_is_benign_evidence_naming_the_list_and_field() {
         let c = Context {
-            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)],
+            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)].into(),
             ..ctx()
         };
         let a = alert(json!({"ka.user.name": "eks:node-manager"}));
@@ -808,7 +808,8 @@ mod tests {
                 RuleOrigin::Upstream,
                 Tri::False,
                 ExclusionKind::Condition,
-            )],
+            )]
+            .into(),
             ..ctx()
         };
         assert_eq!(run("rule_excluded_upstream", &a, &inline).len(), 1);
@@ -819,7 +820,7 @@ mod tests {
             (Tri::Unknown, ExclusionKind::List),
         ] {
             let c = Context {
-                rule_checks: vec![check(RuleOrigin::Upstream, fires, kind)],
+                rule_checks: vec![check(RuleOrigin::Upstream, fires, kind)].into(),
                 ..ctx()
             };
             assert!(
@@ -835,7 +836,8 @@ mod tests {
             rule_checks: vec![
                 check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List),
                 check(user(), Tri::True, ExclusionKind::List),
-            ],
+            ]
+            .into(),
             ..ctx()
         };
         assert!(run("rule_excluded_upstream", &alert(json!({})), &c).is_empty());
@@ -844,14 +846,14 @@ mod tests {
     #[test]
     fn user_exclusion_is_stronger_than_upstream() {
         let c = Context {
-            rule_checks: vec![check(user(), Tri::False, ExclusionKind::Exception)],
+            rule_checks: vec![check(user(), Tri::False, ExclusionKind::Exception)].into(),
             ..ctx()
         };
         let got = run("rule_excluded_user", &alert(json!({})), &c);
         assert_eq!(got.len(), 1);
         assert!(got[0].text.contains("my_rules.yaml"));
         let up = Context {
-            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)],
+            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)].into(),
             ..ctx()
         };
         let up = run("rule_excluded_upstream", &alert(json!({})), &up);
@@ -865,7 +867,8 @@ mod tests {
             rule_checks: vec![
                 check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List),
                 check(user(), Tri::False, ExclusionKind::Macro),
-            ],
+            ]
+            .into(),
             ..ctx()
         };
         assert!(run("rule_excluded_upstream", &a, &c).is_empty());
