@@ -13,6 +13,7 @@ pub mod journal;
 mod location;
 mod packed;
 mod postgres;
+mod rollup;
 mod sqlite;
 mod types;
 

@@ -4,6 +4,7 @@ use crate::console::{
     AuditEntry, ClusterQuery, IncidentQuery, Overview, SearchPage, Triage, TriageChange, TriageKind,
 };
 use crate::packed::Codec;
+use crate::rollup::{prio_key, prio_key_of_level, search_text, Rollup, NO_VERDICT};
 use crate::types::*;
 use crate::{Store, StoreError};
 use fa_model::{Priority, VerdictKind};
@@ -22,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_text_keys.sql")),
     (5, include_str!("../migrations/0005_uuid_key.sql")),
     (6, include_str!("../migrations/0006_triage.sql")),
+    (7, include_str!("../migrations/0007_console_rollups.sql")),
 ];
 
 type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
@@ -30,6 +32,7 @@ type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
 const BACKFILLS: &[(&str, Backfill)] = &[
     ("-- @backfill-text-keys", backfill_text_keys),
     ("-- @backfill-uuid-keys", backfill_uuid_keys),
+    ("-- @backfill-alert-text", backfill_alert_text),
 ];
 
 /// The integer an indexed text column is looked up by (FNV-1a, 64 bits). Stored in the
@@ -96,6 +99,26 @@ fn backfill_uuid_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Er
     }
     Ok(())
 }
+
+/// The search index for the alerts stored before schema 7.
+fn backfill_alert_text(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let codec = Codec::default();
+    let mut read = tx.prepare("SELECT id, body FROM alerts")?;
+    let mut write = tx.prepare(ALERT_TEXT_INSERT)?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let body = raw(r, 1)?.unwrap_or_default();
+        let body = codec.unpack(tx, &body).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e))
+        })?;
+        write.execute(params![id, search_text(&body)])?;
+    }
+    Ok(())
+}
+
+/// Index an alert's searchable text under its id.
+const ALERT_TEXT_INSERT: &str = "INSERT INTO alert_text (rowid, text) VALUES (?1, ?2)";
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -319,6 +342,55 @@ fn delete_older(
     )?)
 }
 
+/// Apply a batch's rollup changes; a count that falls to zero (retention) is deleted.
+fn write_rollup(tx: &rusqlite::Transaction<'_>, r: &Rollup) -> Result<(), rusqlite::Error> {
+    let mut shrank = false;
+    {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO alert_minutes (minute, priority, verdict, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (minute, priority, verdict) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((m, p, v), n) in r.minute_changes() {
+            up.execute(params![m, p, v, n])?;
+            shrank |= n < 0;
+        }
+        let mut up = tx.prepare_cached(
+            "INSERT INTO alert_rule_minutes (minute, rule, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT (minute, rule) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((m, rule), n) in r.rule_changes() {
+            up.execute(params![m, rule, n])?;
+            shrank |= n < 0;
+        }
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO incident_namespaces (namespace, incident_id) VALUES (?1, ?2)",
+        )?;
+        for (ns, inc) in &r.incident_namespaces {
+            ins.execute(params![ns, inc])?;
+        }
+    }
+    if shrank {
+        let mut del = tx.prepare_cached(
+            "DELETE FROM alert_minutes WHERE minute = ?1 AND priority = ?2 AND verdict = ?3
+             AND count <= 0",
+        )?;
+        for ((m, p, v), n) in r.minute_changes() {
+            if n < 0 {
+                del.execute(params![m, p, v])?;
+            }
+        }
+        let mut del = tx.prepare_cached(
+            "DELETE FROM alert_rule_minutes WHERE minute = ?1 AND rule = ?2 AND count <= 0",
+        )?;
+        for ((m, rule), n) in r.rule_changes() {
+            if n < 0 {
+                del.execute(params![m, rule])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The alerts of one cluster within a batch.
 pub(crate) struct ClusterGroup<'a> {
     /// The first one: its uuid, rule and place stand for a new cluster.
@@ -470,8 +542,10 @@ pub(crate) fn limit_of(p: &PageRequest) -> usize {
 impl Store for SqliteStore {
     fn write(&mut self, b: &WriteBatch) -> Result<Vec<Inserted>, StoreError> {
         let mut out = Vec::with_capacity(b.alerts.len());
+        let mut roll = Rollup::default();
         let tx = self.conn.transaction()?;
         {
+            let mut text_ins = tx.prepare_cached(ALERT_TEXT_INSERT)?;
             if !b.alerts.is_empty() {
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body,
@@ -486,6 +560,7 @@ impl Store for SqliteStore {
                     }
                     // No conflict left to ignore: the id is new and the uuid was checked above
                     // (in this transaction, so a repeat within the batch is caught too).
+                    let ts = a.time.unwrap_or(a.received_at);
                     ins.execute(params![
                         a.uuid,
                         a.received_at,
@@ -501,7 +576,11 @@ impl Store for SqliteStore {
                         opt_key(a.namespace.as_deref()),
                         text_key(&a.uuid),
                     ])?;
-                    out.push(Inserted::New(tx.last_insert_rowid()));
+                    let id = tx.last_insert_rowid();
+                    roll.add(ts, prio_key(a.priority), NO_VERDICT, 1);
+                    roll.add_rule(ts, &a.rule, 1);
+                    text_ins.execute(params![id, search_text(&a.body)])?;
+                    out.push(Inserted::New(id));
                 }
             }
             if !b.dead_letters.is_empty() {
@@ -520,11 +599,14 @@ impl Store for SqliteStore {
                 }
             }
             if !b.analyses.is_empty() {
+                // RETURNING what the rollups need: the row's count moves from "not analysed"
+                // to its verdict.
                 let mut upd = tx.prepare_cached(
                     "UPDATE alerts SET analyzed = 1, verdict = ?2, score = ?3, fingerprint = ?4,
                             incident_id = ?5, verdict_json = ?6, fingerprint_key = ?7,
                             incident_key = ?8
-                     WHERE id = ?1 AND analyzed = 0",
+                     WHERE id = ?1 AND analyzed = 0
+                     RETURNING ts, priority, namespace",
                 )?;
                 let mut rep = tx.prepare_cached(
                     "INSERT OR REPLACE INTO reports (alert_id, created_at, body) VALUES (?1, ?2, ?3)",
@@ -563,39 +645,63 @@ impl Store for SqliteStore {
                         // Its uuid stored under another id: a redelivery that reached the
                         // analysers (the ingest thread normally answers it as a duplicate).
                         Some(r) if uuid_stored(&mut stored, &r.uuid)? => 0,
-                        Some(r) => ins.execute(params![
-                            a.alert_id,
-                            r.uuid,
-                            r.received_at,
-                            r.time.unwrap_or(r.received_at),
-                            r.rule,
-                            r.priority.map(|p| i64::from(p.level())),
-                            r.source,
-                            r.hostname,
-                            r.namespace,
-                            self.codec.pack(&r.body)?,
-                            a.verdict.as_str(),
-                            f64::from(a.score),
-                            a.fingerprint,
-                            a.incident_id,
-                            self.codec.pack(&a.verdict_json)?,
-                            text_key(&r.rule),
-                            opt_key(r.hostname.as_deref()),
-                            opt_key(r.namespace.as_deref()),
-                            text_key(&a.fingerprint),
-                            opt_key(a.incident_id.as_deref()),
-                            text_key(&r.uuid),
-                        ])?,
-                        None => upd.execute(params![
-                            a.alert_id,
-                            a.verdict.as_str(),
-                            f64::from(a.score),
-                            a.fingerprint,
-                            a.incident_id,
-                            self.codec.pack(&a.verdict_json)?,
-                            text_key(&a.fingerprint),
-                            opt_key(a.incident_id.as_deref()),
-                        ])?,
+                        Some(r) => {
+                            let n = ins.execute(params![
+                                a.alert_id,
+                                r.uuid,
+                                r.received_at,
+                                r.time.unwrap_or(r.received_at),
+                                r.rule,
+                                r.priority.map(|p| i64::from(p.level())),
+                                r.source,
+                                r.hostname,
+                                r.namespace,
+                                self.codec.pack(&r.body)?,
+                                a.verdict.as_str(),
+                                f64::from(a.score),
+                                a.fingerprint,
+                                a.incident_id,
+                                self.codec.pack(&a.verdict_json)?,
+                                text_key(&r.rule),
+                                opt_key(r.hostname.as_deref()),
+                                opt_key(r.namespace.as_deref()),
+                                text_key(&a.fingerprint),
+                                opt_key(a.incident_id.as_deref()),
+                                text_key(&r.uuid),
+                            ])?;
+                            if n > 0 {
+                                let ts = r.time.unwrap_or(r.received_at);
+                                roll.add(ts, prio_key(r.priority), a.verdict.as_str(), 1);
+                                roll.add_rule(ts, &r.rule, 1);
+                                roll.incident_in(r.namespace.as_deref(), a.incident_id.as_deref());
+                                text_ins.execute(params![a.alert_id, search_text(&r.body)])?;
+                            }
+                            n
+                        }
+                        None => {
+                            let mut rows = upd.query(params![
+                                a.alert_id,
+                                a.verdict.as_str(),
+                                f64::from(a.score),
+                                a.fingerprint,
+                                a.incident_id,
+                                self.codec.pack(&a.verdict_json)?,
+                                text_key(&a.fingerprint),
+                                opt_key(a.incident_id.as_deref()),
+                            ])?;
+                            match rows.next()? {
+                                Some(row) => {
+                                    let ts: i64 = row.get(0)?;
+                                    let prio = prio_key_of_level(row.get(1)?);
+                                    let ns: Option<String> = row.get(2)?;
+                                    roll.add(ts, prio, NO_VERDICT, -1);
+                                    roll.add(ts, prio, a.verdict.as_str(), 1);
+                                    roll.incident_in(ns.as_deref(), a.incident_id.as_deref());
+                                    1
+                                }
+                                None => 0,
+                            }
+                        }
                     };
                     // Already analysed or already stored (a repeated delivery to the
                     // analysers): counting it again would inflate its cluster.
@@ -674,6 +780,7 @@ impl Store for SqliteStore {
                     put.execute(params![e.key, e.created_at, e.value])?;
                 }
             }
+            write_rollup(&tx, &roll)?;
         }
         tx.commit()?;
         // After the commit and in a transaction of its own: a dictionary is used only once it
@@ -734,12 +841,32 @@ impl Store for SqliteStore {
                 }
             }
             {
-                let mut da = tx.prepare_cached("DELETE FROM alerts WHERE id = ?1")?;
+                // RETURNING what the rollups subtract.
+                let mut da = tx.prepare_cached(
+                    "DELETE FROM alerts WHERE id = ?1 RETURNING ts, priority, verdict, rule",
+                )?;
                 let mut dr = tx.prepare_cached("DELETE FROM reports WHERE alert_id = ?1")?;
+                let mut dt = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
+                let mut roll = Rollup::default();
                 for id in &ids {
-                    o.alerts_deleted += da.execute([id])? as u64;
+                    let mut rows = da.query([id])?;
+                    if let Some(r) = rows.next()? {
+                        let ts: i64 = r.get(0)?;
+                        let v: Option<String> = r.get(2)?;
+                        roll.add(
+                            ts,
+                            prio_key_of_level(r.get(1)?),
+                            v.as_deref().unwrap_or(NO_VERDICT),
+                            -1,
+                        );
+                        roll.add_rule(ts, &r.get::<_, String>(3)?, -1);
+                        o.alerts_deleted += 1;
+                    }
+                    drop(rows);
                     dr.execute([id])?;
+                    dt.execute([id])?;
                 }
+                write_rollup(&tx, &roll)?;
             }
             o.more |= ids.len() >= chunk;
 

@@ -1,14 +1,23 @@
-//! Triage and the console's queries on SQLite.
+//! Triage and the console's queries, on SQLite and on PostgreSQL (when `FA_TEST_POSTGRES_URL`
+//! is set).
 
 use fa_model::{Priority, VerdictKind};
 use fa_store::*;
-use std::path::Path;
+
+mod backends;
+use backends::TestDb;
+
+on_both_backends!(
+    triage_changes_are_stored_audited_and_survive_reopening,
+    muted_clusters_are_the_acknowledged_and_false_positive_ones,
+    retention_deletes_triage_with_its_cluster_and_keeps_the_others,
+    incident_filters_and_keyset_pages,
+    cluster_filters_search_and_overview,
+    overview_counts_follow_verdicts_written_later_and_retention,
+    search_pages_filters_and_short_text,
+);
 
 const MIN: i64 = 60_000_000_000;
-
-fn open(dir: &Path) -> SqliteStore {
-    SqliteStore::open(&dir.join("db.sqlite"), &SqliteOptions::default()).unwrap()
-}
 
 struct A<'a> {
     uuid: &'a str,
@@ -86,7 +95,7 @@ fn incident(
 }
 
 /// Two incidents, two clusters, three alerts, an hour ago.
-fn fixture(s: &mut SqliteStore, now: Nanos) {
+fn fixture(s: &mut dyn Store, now: Nanos) {
     let t = now - 60 * MIN;
     let rows = [
         A {
@@ -157,12 +166,10 @@ fn now() -> Nanos {
     to_nanos(chrono::Utc::now())
 }
 
-#[test]
-fn triage_changes_are_stored_audited_and_survive_reopening() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn triage_changes_are_stored_audited_and_survive_reopening(db: &TestDb) {
+    let mut s = db.open();
     let n = now();
-    fixture(&mut s, n);
+    fixture(s.as_mut(), n);
     assert_eq!(s.triage_get(TriageKind::Incident, "inc-a").unwrap(), None);
     let change = TriageChange {
         status: Some(TriageStatus::Acknowledged),
@@ -190,7 +197,7 @@ fn triage_changes_are_stored_audited_and_survive_reopening() {
         None
     );
     drop(s);
-    let s = open(d.path());
+    let s = db.open();
     let t = s
         .triage_get(TriageKind::Incident, "inc-a")
         .unwrap()
@@ -245,12 +252,10 @@ fn triage_changes_are_stored_audited_and_survive_reopening() {
     assert_eq!(p2.items[0].field, "assignee");
 }
 
-#[test]
-fn muted_clusters_are_the_acknowledged_and_false_positive_ones() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn muted_clusters_are_the_acknowledged_and_false_positive_ones(db: &TestDb) {
+    let mut s = db.open();
     let n = now();
-    fixture(&mut s, n);
+    fixture(s.as_mut(), n);
     for (fp, st) in [
         ("fp-shell", TriageStatus::Resolved),
         ("fp-read", TriageStatus::Acknowledged),
@@ -277,12 +282,10 @@ fn muted_clusters_are_the_acknowledged_and_false_positive_ones() {
     assert_eq!(m["fp-shell"].status, TriageStatus::Resolved);
 }
 
-#[test]
-fn retention_deletes_triage_with_its_cluster_and_keeps_the_others() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn retention_deletes_triage_with_its_cluster_and_keeps_the_others(db: &TestDb) {
+    let mut s = db.open();
     let n = now();
-    fixture(&mut s, n);
+    fixture(s.as_mut(), n);
     let c = TriageChange {
         status: Some(TriageStatus::FalsePositive),
         ..Default::default()
@@ -316,12 +319,10 @@ fn retention_deletes_triage_with_its_cluster_and_keeps_the_others() {
         .is_empty());
 }
 
-#[test]
-fn incident_filters_and_keyset_pages() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn incident_filters_and_keyset_pages(db: &TestDb) {
+    let mut s = db.open();
     let n = now();
-    fixture(&mut s, n);
+    fixture(s.as_mut(), n);
     let ids = |q: IncidentQuery| -> Vec<String> {
         s.console_incidents(&q, &PageRequest::default())
             .unwrap()
@@ -383,12 +384,10 @@ fn incident_filters_and_keyset_pages() {
     assert_eq!(p2.next_cursor, None);
 }
 
-#[test]
-fn cluster_filters_search_and_overview() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = open(d.path());
+fn cluster_filters_search_and_overview(db: &TestDb) {
+    let mut s = db.open();
     let n = now();
-    fixture(&mut s, n);
+    fixture(s.as_mut(), n);
     let fps = |q: &ClusterQuery| -> Vec<String> {
         s.console_clusters(q, &PageRequest::default())
             .unwrap()
@@ -444,18 +443,31 @@ fn cluster_filters_search_and_overview() {
             .collect::<Vec<_>>(),
         vec!["u1"]
     );
-    // A scan bound of one alert: no match yet, but a cursor to go on from.
+    // A scan bound of one alert, whose filter rejects the newest candidate (u3, benign): no
+    // match yet, but a cursor to go on from.
+    let suspicious = AlertFilter {
+        verdict: Some(VerdictKind::Suspicious),
+        ..Default::default()
+    };
     let bounded = s
-        .search_alerts(
-            &AlertFilter::default(),
-            "dev/tcp",
-            &PageRequest::default(),
-            1,
-        )
+        .search_alerts(&suspicious, "SENSITIVE", &PageRequest::default(), 1)
         .unwrap();
     assert!(bounded.items.is_empty());
     assert_eq!(bounded.scanned, 1);
     assert!(bounded.next_cursor.is_some());
+    let next = s
+        .search_alerts(
+            &suspicious,
+            "SENSITIVE",
+            &PageRequest {
+                limit: 50,
+                cursor: bounded.next_cursor.clone(),
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(next.items.len(), 1);
+    assert_eq!(next.items[0].uuid, "u2");
 
     let o = s.console_overview(n - 120 * MIN, n, MIN, 10).unwrap();
     assert_eq!(o.buckets.iter().map(|b| b.count).sum::<u64>(), 3);
@@ -472,4 +484,194 @@ fn cluster_filters_search_and_overview() {
     // Outside the window: nothing.
     let o = s.console_overview(n - MIN, n, MIN, 10).unwrap();
     assert!(o.buckets.is_empty() && o.top_rules.is_empty());
+}
+
+fn uuids(p: &SearchPage<AlertRow>) -> Vec<&str> {
+    p.items.iter().map(|a| a.uuid.as_str()).collect()
+}
+
+fn search(
+    s: &dyn Store,
+    f: &AlertFilter,
+    text: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> SearchPage<AlertRow> {
+    s.search_alerts(f, text, &PageRequest { limit, cursor }, 10_000)
+        .unwrap()
+}
+
+fn search_pages_filters_and_short_text(db: &TestDb) {
+    let mut s = db.open();
+    let n = now();
+    fixture(s.as_mut(), n);
+    let all = AlertFilter::default();
+    assert_eq!(
+        uuids(&search(s.as_ref(), &all, "/etc/shadow", 50, None)),
+        vec!["u2"]
+    );
+    // Case-insensitive both ways.
+    assert_eq!(
+        uuids(&search(s.as_ref(), &all, "CALICO", 50, None)),
+        vec!["u3"]
+    );
+    // Shorter than a trigram: the bodies are scanned, same answer.
+    assert_eq!(
+        uuids(&search(s.as_ref(), &all, "SH", 50, None)),
+        vec!["u2", "u1"]
+    );
+    assert!(search(s.as_ref(), &all, "zz", 50, None).items.is_empty());
+    // Keyset pages of one through the matches, newest first.
+    let p1 = search(s.as_ref(), &all, "read sensitive", 1, None);
+    let p2 = search(
+        s.as_ref(),
+        &all,
+        "read sensitive",
+        1,
+        p1.next_cursor.clone(),
+    );
+    let p3 = search(
+        s.as_ref(),
+        &all,
+        "read sensitive",
+        1,
+        p2.next_cursor.clone(),
+    );
+    assert_eq!((uuids(&p1), uuids(&p2)), (vec!["u3"], vec!["u2"]));
+    assert!(p3.items.is_empty() && p3.next_cursor.is_none());
+    // With the alert filters.
+    let shop = AlertFilter {
+        namespace: Some("shop".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        uuids(&search(s.as_ref(), &shop, "read", 50, None)),
+        vec!["u2"]
+    );
+    // Nothing found: no cursor.
+    let none = search(s.as_ref(), &all, "no such text", 50, None);
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+}
+
+fn total(o: &Overview) -> u64 {
+    o.buckets.iter().map(|b| b.count).sum()
+}
+
+fn overview_counts_follow_verdicts_written_later_and_retention(db: &TestDb) {
+    let mut s = db.open();
+    let n = now();
+    let t = n - 60 * MIN;
+    let new = |uuid: &str| NewAlert {
+        uuid: uuid.into(),
+        received_at: t,
+        time: Some(t),
+        rule: "Clear Log Activities".into(),
+        priority: Some(Priority::Warning),
+        source: Some("syscall".into()),
+        hostname: Some("node-9".into()),
+        namespace: Some("ns-x".into()),
+        body: format!(r#"{{"uuid":"{uuid}","output":"log cleared by shred"}}"#),
+    };
+    // Stored before their analysis (verdict not known yet).
+    let ids: Vec<i64> = s
+        .write(&WriteBatch {
+            alerts: vec![new("w1"), new("w2")],
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|i| match i {
+            Inserted::New(id) => id,
+            other => panic!("not stored: {other:?}"),
+        })
+        .collect();
+    let o = s.console_overview(n - 120 * MIN, n, MIN, 10).unwrap();
+    assert_eq!(total(&o), 2);
+    assert!(o.buckets.iter().all(|b| b.verdict.is_none()));
+    assert_eq!(o.top_rules, vec![("Clear Log Activities".to_string(), 2)]);
+    assert_eq!(
+        uuids(&search(
+            s.as_ref(),
+            &AlertFilter::default(),
+            "shred",
+            50,
+            None
+        )),
+        vec!["w2", "w1"]
+    );
+    // The first is analysed now: its count moves to its verdict.
+    let mut a = analysed(
+        &A {
+            uuid: "w1",
+            rule: "Clear Log Activities",
+            prio: Priority::Warning,
+            ns: "ns-x",
+            t,
+            verdict: VerdictKind::Malicious,
+            fp: "fp-log",
+            incident: "inc-x",
+            cmdline: "shred -u /var/log/auth.log",
+        },
+        ids[0],
+    );
+    a.row = None;
+    s.write(&WriteBatch {
+        analyses: vec![a.clone()],
+        incidents: vec![incident(
+            "inc-x",
+            "container:abc",
+            t,
+            VerdictKind::Malicious,
+            "Clear Log Activities",
+            "defense-evasion",
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    // A repeated analysis changes nothing.
+    s.write(&WriteBatch {
+        analyses: vec![a],
+        ..Default::default()
+    })
+    .unwrap();
+    let o = s.console_overview(n - 120 * MIN, n, MIN, 10).unwrap();
+    let mut by_verdict: Vec<(Option<VerdictKind>, u64)> =
+        o.buckets.iter().map(|b| (b.verdict, b.count)).collect();
+    by_verdict.sort();
+    assert_eq!(
+        by_verdict,
+        vec![(None, 1), (Some(VerdictKind::Malicious), 1)]
+    );
+    // The incident is found by its alerts' namespace (its entity names none).
+    let inc = s
+        .console_incidents(
+            &IncidentQuery {
+                namespace: Some("ns-x".into()),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(inc.items.len(), 1);
+    assert_eq!(inc.items[0].id, "inc-x");
+    // Retention deletes the analysed alert (the other is not analysed): its counts go too.
+    let policy = RetentionPolicy {
+        max_age: Some(chrono::Duration::minutes(1)),
+        ..Default::default()
+    };
+    while s.apply_retention(&policy, n, 100).unwrap().more {}
+    let o = s.console_overview(n - 120 * MIN, n, MIN, 10).unwrap();
+    assert_eq!(total(&o), 1);
+    assert_eq!(o.buckets[0].verdict, None);
+    assert_eq!(o.top_rules, vec![("Clear Log Activities".to_string(), 1)]);
+    assert_eq!(
+        uuids(&search(
+            s.as_ref(),
+            &AlertFilter::default(),
+            "shred",
+            50,
+            None
+        )),
+        vec!["w2"]
+    );
 }

@@ -1,0 +1,52 @@
+-- Schema version 7. What keeps the console's pages fast on a million alerts, written by the
+-- store in the same transaction as the alerts (src/rollup.rs sums a batch's changes first):
+--
+-- * alert_minutes: alerts per minute of their time (`ts`) by priority and verdict, for the
+--   overview's charts. The priority is its level or -1, the verdict '' until the alert is
+--   analysed (key columns, so never NULL). Retention subtracts what it deletes.
+-- * alert_rule_minutes: alerts per minute by rule, for the overview's top rules.
+-- * incident_namespaces: the namespaces of each incident's alerts, for the incident list's
+--   namespace filter (which otherwise reads every alert of the namespace). Rows go with their
+--   incident.
+-- * alert_text: a full-text index (FTS5, trigram tokenizer: case-insensitive substrings of
+--   three characters or more) of each alert's message and command lines, under the alert's
+--   id. Contentless: the text is in the (compressed) alert body already.
+CREATE TABLE alert_minutes (
+    minute   INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    verdict  TEXT NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (minute, priority, verdict)
+) WITHOUT ROWID;
+INSERT INTO alert_minutes (minute, priority, verdict, count)
+SELECT ts - ((ts % 60000000000) + 60000000000) % 60000000000, coalesce(priority, -1),
+       coalesce(verdict, ''), count(*)
+FROM alerts GROUP BY 1, 2, 3;
+
+CREATE TABLE alert_rule_minutes (
+    minute INTEGER NOT NULL,
+    rule   TEXT NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (minute, rule)
+) WITHOUT ROWID;
+INSERT INTO alert_rule_minutes (minute, rule, count)
+SELECT ts - ((ts % 60000000000) + 60000000000) % 60000000000, rule, count(*)
+FROM alerts GROUP BY 1, 2;
+
+CREATE TABLE incident_namespaces (
+    namespace   TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    PRIMARY KEY (namespace, incident_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO incident_namespaces (namespace, incident_id)
+SELECT DISTINCT namespace, incident_id FROM alerts
+WHERE namespace IS NOT NULL AND incident_id IS NOT NULL;
+
+-- The incident list filtered by verdict, newest first, and the open incidents by verdict.
+CREATE INDEX incidents_verdict ON incidents(verdict, updated_at);
+
+CREATE VIRTUAL TABLE alert_text USING fts5(
+    text, content = '', contentless_delete = 1, tokenize = 'trigram'
+);
+-- Alerts stored before are indexed here, by the migration code (their bodies are compressed):
+-- @backfill-alert-text
