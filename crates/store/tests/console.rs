@@ -675,3 +675,131 @@ fn overview_counts_follow_verdicts_written_later_and_retention(db: &TestDb) {
         vec!["w2"]
     );
 }
+
+/// Two alerts stored before the console's tables (SQLite schema 6, PostgreSQL schema 1): one
+/// analysed (malicious, incident `inc-old` in namespace `legacy`), one not.
+const OLD_ALERTS: [(i64, &str, Option<&str>, Option<&str>); 2] = [
+    (1, "old-1", Some("malicious"), Some("inc-old")),
+    (2, "old-2", None, None),
+];
+
+fn old_body(uuid: &str) -> String {
+    format!(
+        r#"{{"uuid":"{uuid}","output":"old alert ran nc -e /bin/sh","output_fields":{{"proc.cmdline":"nc -e /bin/sh"}}}}"#
+    )
+}
+
+/// What a migrated store must answer about [`OLD_ALERTS`] at `t`.
+fn check_migrated(s: &mut dyn Store, t: Nanos) {
+    s.write(&WriteBatch {
+        incidents: vec![incident(
+            "inc-old",
+            "container:old",
+            t,
+            VerdictKind::Malicious,
+            "R",
+            "execution",
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    let o = s.console_overview(t - MIN, t + MIN, MIN, 10).unwrap();
+    let mut by_verdict: Vec<(Option<VerdictKind>, u64)> =
+        o.buckets.iter().map(|b| (b.verdict, b.count)).collect();
+    by_verdict.sort();
+    assert_eq!(
+        by_verdict,
+        vec![(None, 1), (Some(VerdictKind::Malicious), 1)]
+    );
+    assert_eq!(o.top_rules, vec![("R".to_string(), 2)]);
+    let hits = search(s, &AlertFilter::default(), "NC -E", 50, None);
+    assert_eq!(uuids(&hits), vec!["old-2", "old-1"]);
+    let inc = s
+        .console_incidents(
+            &IncidentQuery {
+                namespace: Some("legacy".into()),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .unwrap();
+    assert_eq!(inc.items.len(), 1);
+}
+
+#[test]
+fn sqlite_alerts_stored_before_schema_7_are_counted_and_searchable() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("db.sqlite");
+    let t = now() - 30 * MIN;
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
+            c.execute_batch(sql).unwrap();
+            c.execute("INSERT INTO schema_version VALUES (?1, 0)", [v])
+                .unwrap();
+        }
+        for (id, uuid, verdict, inc) in OLD_ALERTS {
+            c.execute(
+                "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, namespace, body,
+                                     analyzed, verdict, incident_id, uuid_key, rule_key)
+                 VALUES (?1, ?2, ?3, ?3, 'R', 4, 'legacy', ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    id,
+                    uuid,
+                    t,
+                    old_body(uuid),
+                    verdict.is_some(),
+                    verdict,
+                    inc,
+                    text_key(uuid),
+                    text_key("R")
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+    check_migrated(&mut s, t);
+}
+
+#[test]
+fn postgres_alerts_stored_before_schema_2_are_counted_and_searchable() {
+    let Some(p) = backends::PgSchema::create("postgres_alerts_stored_before_schema_2") else {
+        return;
+    };
+    let t = now() - 30 * MIN;
+    {
+        let mut c = p.raw();
+        c.batch_execute(PG_MIGRATIONS[0].1).unwrap();
+        c.batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 0);",
+        )
+        .unwrap();
+        for (id, uuid, verdict, inc) in OLD_ALERTS {
+            c.execute(
+                "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, namespace, body,
+                                     analyzed, verdict, incident_id)
+                 VALUES ($1, $2, $3, $3, 'R', 4, 'legacy', $4, $5, $6, $7)",
+                &[
+                    &id,
+                    &uuid,
+                    &t,
+                    &old_body(uuid),
+                    &verdict.is_some(),
+                    &verdict,
+                    &inc,
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = PgStore::open(&p.url, &PgOptions::default()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), PG_MIGRATIONS.last().unwrap().0);
+    check_migrated(&mut s, t);
+}
