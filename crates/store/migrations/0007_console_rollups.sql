@@ -8,9 +8,14 @@
 -- * incident_namespaces: the namespaces of each incident's alerts, for the incident list's
 --   namespace filter (which otherwise reads every alert of the namespace). Rows go with their
 --   incident.
--- * alert_text: a full-text index (FTS5, trigram tokenizer: case-insensitive substrings of
---   three characters or more) of each alert's message and command lines, under the alert's
---   id. Contentless: the text is in the (compressed) alert body already.
+-- * alert_text: a full-text index (FTS5, trigram tokenizer) of each alert's message and
+--   command lines under the alert's id: a search takes the alerts holding every trigram of its
+--   text and checks those. Contentless (the text is in the compressed body) and detail=none
+--   (rowids only, a quarter of the size and half the work of positions). Filled in the
+--   background by `Store::index_pending` in id order up to search_state.indexed_upto, when the
+--   store writer is idle, not in the alerts' own transaction: at about 100 us per alert of
+--   real Falco output it would halve the writer's throughput in a storm. Alerts above the mark
+--   are searched by reading them, newest first.
 CREATE TABLE alert_minutes (
     minute   INTEGER NOT NULL,
     priority INTEGER NOT NULL,
@@ -46,7 +51,11 @@ WHERE namespace IS NOT NULL AND incident_id IS NOT NULL;
 CREATE INDEX incidents_verdict ON incidents(verdict, updated_at);
 
 CREATE VIRTUAL TABLE alert_text USING fts5(
-    text, content = '', contentless_delete = 1, tokenize = 'trigram'
+    text, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram'
 );
--- Alerts stored before are indexed here, by the migration code (their bodies are compressed):
--- @backfill-alert-text
+CREATE TABLE search_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    -- every alert with an id up to this one is in alert_text
+    indexed_upto INTEGER NOT NULL
+);
+INSERT INTO search_state (id, indexed_upto) VALUES (1, 0);

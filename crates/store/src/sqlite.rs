@@ -32,7 +32,6 @@ type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
 const BACKFILLS: &[(&str, Backfill)] = &[
     ("-- @backfill-text-keys", backfill_text_keys),
     ("-- @backfill-uuid-keys", backfill_uuid_keys),
-    ("-- @backfill-alert-text", backfill_alert_text),
 ];
 
 /// The integer an indexed text column is looked up by (FNV-1a, 64 bits). Stored in the
@@ -100,25 +99,19 @@ fn backfill_uuid_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Er
     Ok(())
 }
 
-/// The search index for the alerts stored before schema 7.
-fn backfill_alert_text(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
-    let codec = Codec::default();
-    let mut read = tx.prepare("SELECT id, body FROM alerts")?;
-    let mut write = tx.prepare(ALERT_TEXT_INSERT)?;
-    let mut rows = read.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let body = raw(r, 1)?.unwrap_or_default();
-        let body = codec.unpack(tx, &body).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e))
-        })?;
-        write.execute(params![id, search_text(&body)])?;
-    }
-    Ok(())
-}
-
 /// Index an alert's searchable text under its id.
 const ALERT_TEXT_INSERT: &str = "INSERT INTO alert_text (rowid, text) VALUES (?1, ?2)";
+
+/// Every alert up to this id is in the search index (`search_state`, schema 7).
+pub(crate) fn indexed_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row(
+        "SELECT indexed_upto FROM search_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -160,6 +153,10 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     conn: Connection,
     codec: Codec,
+    /// `search_state.indexed_upto` as this writer last knew it: an alert stored at or below it
+    /// (out of id order) is indexed in its own transaction, since the background indexing
+    /// goes on above it.
+    indexed_upto: i64,
 }
 
 /// WAL mode and the options every writing connection shares.
@@ -201,9 +198,11 @@ impl SqliteStore {
         let mut s = SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         };
         s.migrate()?;
         s.codec = Codec::for_writer(&s.conn)?;
+        s.indexed_upto = indexed_upto(&s.conn)?;
         Ok(s)
     }
 
@@ -224,6 +223,7 @@ impl SqliteStore {
         let s = SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         };
         let v = s.schema_version()?;
         let known = MIGRATIONS.last().map_or(0, |m| m.0);
@@ -303,6 +303,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         })
     }
 
@@ -579,7 +580,9 @@ impl Store for SqliteStore {
                     let id = tx.last_insert_rowid();
                     roll.add(ts, prio_key(a.priority), NO_VERDICT, 1);
                     roll.add_rule(ts, &a.rule, 1);
-                    text_ins.execute(params![id, search_text(&a.body)])?;
+                    if id <= self.indexed_upto {
+                        text_ins.execute(params![id, search_text(&a.body)])?;
+                    }
                     out.push(Inserted::New(id));
                 }
             }
@@ -674,7 +677,9 @@ impl Store for SqliteStore {
                                 roll.add(ts, prio_key(r.priority), a.verdict.as_str(), 1);
                                 roll.add_rule(ts, &r.rule, 1);
                                 roll.incident_in(r.namespace.as_deref(), a.incident_id.as_deref());
-                                text_ins.execute(params![a.alert_id, search_text(&r.body)])?;
+                                if a.alert_id <= self.indexed_upto {
+                                    text_ins.execute(params![a.alert_id, search_text(&r.body)])?;
+                                }
                             }
                             n
                         }
@@ -864,7 +869,9 @@ impl Store for SqliteStore {
                     }
                     drop(rows);
                     dr.execute([id])?;
-                    dt.execute([id])?;
+                    if *id <= self.indexed_upto {
+                        dt.execute([id])?;
+                    }
                 }
                 write_rollup(&tx, &roll)?;
             }
@@ -1169,6 +1176,38 @@ impl Store for SqliteStore {
             params![key, now, value],
         )?;
         Ok(())
+    }
+
+    fn index_pending(&mut self, max: usize) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let upto = indexed_upto(&tx)?;
+        let mut last = upto;
+        let mut n = 0;
+        {
+            let mut read = tx
+                .prepare_cached("SELECT id, body FROM alerts WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let mut ins = tx.prepare_cached(ALERT_TEXT_INSERT)?;
+            let rows = read
+                .query_map(params![upto, max as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, raw(r, 1)?.unwrap_or_default()))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (id, body) in rows {
+                let body = self.codec.unpack(&tx, &body)?;
+                ins.execute(params![id, search_text(&body)])?;
+                last = id;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tx.execute(
+                "UPDATE search_state SET indexed_upto = ?1 WHERE id = 1",
+                [last],
+            )?;
+        }
+        tx.commit()?;
+        self.indexed_upto = last;
+        Ok(n)
     }
 
     fn triage_get(&self, kind: TriageKind, item: &str) -> Result<Option<Triage>, StoreError> {

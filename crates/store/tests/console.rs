@@ -443,32 +443,32 @@ fn cluster_filters_search_and_overview(db: &TestDb) {
             .collect::<Vec<_>>(),
         vec!["u1"]
     );
-    // A scan bound of one alert, whose filter rejects the newest candidate (u3, benign): no
-    // match yet, but a cursor to go on from.
+    // A scan bound of one alert per page: each page looks at one alert at most, and the
+    // cursors lead to the one match.
     let suspicious = AlertFilter {
         verdict: Some(VerdictKind::Suspicious),
         ..Default::default()
     };
-    let bounded = s
-        .search_alerts(&suspicious, "SENSITIVE", &PageRequest::default(), 1)
-        .unwrap();
-    assert!(bounded.items.is_empty());
-    assert_eq!(bounded.scanned, 1);
-    assert!(bounded.next_cursor.is_some());
-    let next = s
-        .search_alerts(
-            &suspicious,
-            "SENSITIVE",
-            &PageRequest {
-                limit: 50,
-                cursor: bounded.next_cursor.clone(),
-            },
-            10,
-        )
-        .unwrap();
-    assert_eq!(next.items.len(), 1);
-    assert_eq!(next.items[0].uuid, "u2");
-
+    let mut found = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let p = s
+            .search_alerts(
+                &suspicious,
+                "SENSITIVE",
+                &PageRequest { limit: 50, cursor },
+                1,
+            )
+            .unwrap();
+        assert!(p.scanned <= 1);
+        found.extend(p.items.into_iter().map(|a| a.uuid));
+        cursor = p.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(found, vec!["u2"]);
+    assert!(cursor.is_none());
     let o = s.console_overview(n - 120 * MIN, n, MIN, 10).unwrap();
     assert_eq!(o.buckets.iter().map(|b| b.count).sum::<u64>(), 3);
     assert_eq!(o.buckets.len(), 3);
@@ -505,38 +505,63 @@ fn search_pages_filters_and_short_text(db: &TestDb) {
     let mut s = db.open();
     let n = now();
     fixture(s.as_mut(), n);
+    // The same answers with nothing, part and all of the alerts in the search index.
+    for round in 0..3 {
+        search_checks(s.as_ref());
+        match round {
+            0 => {
+                s.index_pending(1).unwrap();
+            }
+            _ => while s.index_pending(2).unwrap() > 0 {},
+        }
+    }
+    // An alert stored below what the index holds (out of id order) is indexed with it.
+    let mut late = analysed(
+        &A {
+            uuid: "u0",
+            rule: "Terminal shell in container",
+            prio: Priority::Notice,
+            ns: "shop",
+            t: n - 90 * MIN,
+            verdict: VerdictKind::Suspicious,
+            fp: "fp-zebra",
+            incident: "inc-z",
+            cmdline: "zebra --stripes",
+        },
+        0,
+    );
+    late.alert_id = 0;
+    s.write(&WriteBatch {
+        analyses: vec![late],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        uuids(&search(
+            s.as_ref(),
+            &AlertFilter::default(),
+            "zebra",
+            50,
+            None
+        )),
+        vec!["u0"]
+    );
+}
+
+fn search_checks(s: &dyn Store) {
     let all = AlertFilter::default();
-    assert_eq!(
-        uuids(&search(s.as_ref(), &all, "/etc/shadow", 50, None)),
-        vec!["u2"]
-    );
+    assert_eq!(uuids(&search(s, &all, "/etc/shadow", 50, None)), vec!["u2"]);
     // Case-insensitive both ways.
-    assert_eq!(
-        uuids(&search(s.as_ref(), &all, "CALICO", 50, None)),
-        vec!["u3"]
-    );
-    // Shorter than a trigram: the bodies are scanned, same answer.
-    assert_eq!(
-        uuids(&search(s.as_ref(), &all, "SH", 50, None)),
-        vec!["u2", "u1"]
-    );
-    assert!(search(s.as_ref(), &all, "zz", 50, None).items.is_empty());
+    assert_eq!(uuids(&search(s, &all, "CALICO", 50, None)), vec!["u3"]);
+    // Shorter than a trigram: the bodies are read, same answer.
+    assert_eq!(uuids(&search(s, &all, "SH", 50, None)), vec!["u2", "u1"]);
+    assert!(search(s, &all, "zz", 50, None).items.is_empty());
+    // Every trigram of the text (`/44`, `444`) is in u1's message, but not the text itself.
+    assert!(search(s, &all, "/4444444", 50, None).items.is_empty());
     // Keyset pages of one through the matches, newest first.
-    let p1 = search(s.as_ref(), &all, "read sensitive", 1, None);
-    let p2 = search(
-        s.as_ref(),
-        &all,
-        "read sensitive",
-        1,
-        p1.next_cursor.clone(),
-    );
-    let p3 = search(
-        s.as_ref(),
-        &all,
-        "read sensitive",
-        1,
-        p2.next_cursor.clone(),
-    );
+    let p1 = search(s, &all, "read sensitive", 1, None);
+    let p2 = search(s, &all, "read sensitive", 1, p1.next_cursor.clone());
+    let p3 = search(s, &all, "read sensitive", 1, p2.next_cursor.clone());
     assert_eq!((uuids(&p1), uuids(&p2)), (vec!["u3"], vec!["u2"]));
     assert!(p3.items.is_empty() && p3.next_cursor.is_none());
     // With the alert filters.
@@ -544,12 +569,9 @@ fn search_pages_filters_and_short_text(db: &TestDb) {
         namespace: Some("shop".into()),
         ..Default::default()
     };
-    assert_eq!(
-        uuids(&search(s.as_ref(), &shop, "read", 50, None)),
-        vec!["u2"]
-    );
+    assert_eq!(uuids(&search(s, &shop, "read", 50, None)), vec!["u2"]);
     // Nothing found: no cursor.
-    let none = search(s.as_ref(), &all, "no such text", 50, None);
+    let none = search(s, &all, "no such text", 50, None);
     assert!(none.items.is_empty() && none.next_cursor.is_none());
 }
 

@@ -556,17 +556,19 @@ fn alert_where(select: String, f: &AlertFilter) -> Where {
 }
 
 /// Up to `n` alerts matching `f` with their stored (maybe packed) bodies, newest first,
-/// below the id `cursor`.
+/// with `above < id < below`.
 fn alert_rows_with_body(
     conn: &Connection,
     f: &AlertFilter,
-    cursor: &Option<String>,
+    above: i64,
+    below: i64,
     n: usize,
 ) -> Result<Vec<(AlertRow, Vec<u8>)>, StoreError> {
     let mut w = alert_where(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"), f);
-    if let Some(c) = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
-        w.and("id < ?", vec![SqlValue::Integer(c)]);
-    }
+    w.and(
+        "id < ? AND id > ?",
+        vec![SqlValue::Integer(below), SqlValue::Integer(above)],
+    );
     w.sql.push_str(&format!(" ORDER BY id DESC LIMIT {n}"));
     let mut q = conn.prepare(&w.sql)?;
     let rows = q
@@ -582,10 +584,65 @@ fn body_matches(body: &str, needle: &str) -> bool {
     search_text(body).to_lowercase().contains(needle)
 }
 
+/// An FTS5 query for the alerts holding every trigram of `needle` (at most 24 of them, spread
+/// over it: the matches are checked anyway).
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    grams.dedup();
+    let step = grams.len().div_ceil(24).max(1);
+    let mut picked: Vec<String> = grams.iter().step_by(step).cloned().collect();
+    if let Some(last) = grams.last() {
+        if picked.last() != Some(last) {
+            picked.push(last.clone());
+        }
+    }
+    picked
+        .iter()
+        .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// A search page being filled: stops at `limit` matches or `max_scan` alerts looked at.
+struct Hunt {
+    items: Vec<AlertRow>,
+    scanned: u64,
+    /// The id below which the search goes on.
+    before: i64,
+    limit: usize,
+    max_scan: usize,
+}
+
+impl Hunt {
+    /// Look at one more alert (`hit`: it matches); true when the page is done.
+    fn look(&mut self, id: i64, hit: Option<AlertRow>) -> bool {
+        self.scanned += 1;
+        self.before = id;
+        if let Some(r) = hit {
+            self.items.push(r);
+        }
+        self.items.len() >= self.limit || self.scanned as usize >= self.max_scan
+    }
+
+    fn chunk(&self) -> usize {
+        256usize.min(self.max_scan - self.scanned as usize)
+    }
+
+    fn page(self, more: bool) -> SearchPage<AlertRow> {
+        SearchPage {
+            items: self.items,
+            next_cursor: more.then(|| self.before.to_string()),
+            scanned: self.scanned,
+        }
+    }
+}
+
 /// Alerts matching `filter` whose message or command line holds `text` (case-insensitive),
 /// newest first, looking at no more than `max_scan` alerts per page; the cursor continues
-/// where the page stopped. Three characters or more are looked up in the trigram index
-/// (`alert_text`, schema 7), which gives the candidates; shorter text scans the bodies.
+/// where the page stopped. Alerts the search index holds (ids up to
+/// `search_state.indexed_upto`) are found through it when the text has three characters or
+/// more; newer ones, and every one for shorter text, are read newest first.
 pub(super) fn search_alerts(
     conn: &Connection,
     codec: &Codec,
@@ -595,124 +652,85 @@ pub(super) fn search_alerts(
     max_scan: usize,
 ) -> Result<SearchPage<AlertRow>, StoreError> {
     let needle = text.trim().to_lowercase();
-    if needle.chars().count() >= 3 {
-        return search_indexed(conn, filter, &needle, page, max_scan);
-    }
-    let limit = limit_of(page);
-    let mut items = Vec::new();
-    let mut scanned = 0u64;
-    let mut cursor = page.cursor.clone();
-    let chunk = 500usize;
-    loop {
-        let rows = alert_rows_with_body(conn, filter, &cursor, chunk)?;
+    let indexed = if needle.chars().count() >= 3 {
+        super::indexed_upto(conn)?
+    } else {
+        0
+    };
+    let mut h = Hunt {
+        items: Vec::new(),
+        scanned: 0,
+        before: page
+            .cursor
+            .as_deref()
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(i64::MAX),
+        limit: limit_of(page),
+        max_scan: max_scan.max(1),
+    };
+    // Above the index: read the alerts.
+    while h.before > indexed + 1 {
+        let chunk = h.chunk();
+        let rows = alert_rows_with_body(conn, filter, indexed, h.before, chunk)?;
         let exhausted = rows.len() < chunk;
         for (row, body) in rows {
-            scanned += 1;
-            cursor = Some(row.id.to_string());
-            let body = codec.unpack(conn, &body)?;
-            if needle.is_empty() || body_matches(&body, &needle) {
-                items.push(row);
-                if items.len() >= limit {
-                    return Ok(SearchPage {
-                        items,
-                        next_cursor: cursor,
-                        scanned,
-                    });
-                }
-            }
-            if scanned as usize >= max_scan {
-                return Ok(SearchPage {
-                    items,
-                    next_cursor: cursor,
-                    scanned,
-                });
+            let id = row.id;
+            let hit = (needle.is_empty() || body_matches(&codec.unpack(conn, &body)?, &needle))
+                .then_some(row);
+            if h.look(id, hit) {
+                return Ok(h.page(true));
             }
         }
         if exhausted {
-            return Ok(SearchPage {
-                items,
-                next_cursor: None,
-                scanned,
-            });
+            h.before = h.before.min(indexed + 1);
         }
     }
-}
-
-/// [`search_alerts`] through the trigram index: candidates newest first, in chunks, each
-/// chunk's rows read at once and checked against the filter.
-fn search_indexed(
-    conn: &Connection,
-    filter: &AlertFilter,
-    needle: &str,
-    page: &PageRequest,
-    max_scan: usize,
-) -> Result<SearchPage<AlertRow>, StoreError> {
-    let limit = limit_of(page);
-    let max_scan = max_scan.max(1);
-    // One FTS5 phrase: the trigram tokenizer matches it as a substring.
-    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-    let mut before = page
-        .cursor
-        .as_deref()
-        .and_then(|c| c.parse::<i64>().ok())
-        .unwrap_or(i64::MAX);
-    let mut items = Vec::new();
-    let mut scanned = 0u64;
+    if indexed == 0 {
+        return Ok(h.page(false));
+    }
+    // Within the index: the alerts holding every trigram, checked.
+    let query = trigram_query(&needle);
     let mut cands = conn.prepare_cached(
         "SELECT rowid FROM alert_text WHERE alert_text MATCH ?1 AND rowid < ?2
          ORDER BY rowid DESC LIMIT ?3",
     )?;
     loop {
-        let chunk = 256usize.min(max_scan - scanned as usize);
+        let chunk = h.chunk();
         let ids = cands
-            .query_map(params![phrase, before, chunk as i64], |r| {
+            .query_map(params![query, h.before, chunk as i64], |r| {
                 r.get::<_, i64>(0)
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let exhausted = ids.len() < chunk;
-        let mut rows: HashMap<i64, AlertRow> = HashMap::new();
+        let mut rows: HashMap<i64, (AlertRow, Vec<u8>)> = HashMap::new();
         if !ids.is_empty() {
-            let mut w = alert_where(format!("SELECT {ALERT_COLUMNS} FROM alerts"), filter);
+            let mut w = alert_where(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"), filter);
             let marks = vec!["?"; ids.len()].join(", ");
             w.and(
                 &format!("id IN ({marks})"),
                 ids.iter().map(|i| SqlValue::Integer(*i)).collect(),
             );
             let mut q = conn.prepare(&w.sql)?;
-            for r in q.query_map(params_from_iter(w.args), alert_row)? {
-                let r = r?;
-                rows.insert(r.id, r);
+            for r in q.query_map(params_from_iter(w.args), |r| {
+                Ok((alert_row(r)?, raw(r, 14)?.unwrap_or_default()))
+            })? {
+                let (row, body) = r?;
+                rows.insert(row.id, (row, body));
             }
         }
         for id in ids {
-            scanned += 1;
-            before = id;
-            if let Some(r) = rows.remove(&id) {
-                items.push(r);
-                if items.len() >= limit {
-                    return Ok(SearchPage {
-                        items,
-                        next_cursor: Some(before.to_string()),
-                        scanned,
-                    });
+            let hit = match rows.remove(&id) {
+                Some((row, body)) if body_matches(&codec.unpack(conn, &body)?, &needle) => {
+                    Some(row)
                 }
+                _ => None,
+            };
+            if h.look(id, hit) {
+                return Ok(h.page(true));
             }
         }
         if exhausted {
-            // The index has nothing more (or the scan bound was reached exactly).
-            let next_cursor = (scanned as usize >= max_scan).then(|| before.to_string());
-            return Ok(SearchPage {
-                items,
-                next_cursor,
-                scanned,
-            });
-        }
-        if scanned as usize >= max_scan {
-            return Ok(SearchPage {
-                items,
-                next_cursor: Some(before.to_string()),
-                scanned,
-            });
+            return Ok(h.page(false));
         }
     }
 }
