@@ -156,6 +156,22 @@ fn main() -> Result<(), StoreError> {
         fill(s.as_mut(), n, now)?;
         eprintln!("filled {n} alerts in {:.1} s", t.elapsed().as_secs_f64());
     }
+    // What the service's store writer does while idle: index the alerts for search.
+    let t = Instant::now();
+    let mut indexed = 0;
+    loop {
+        let k = s.index_pending(1000)?;
+        if k == 0 {
+            break;
+        }
+        indexed += k;
+    }
+    if indexed > 0 {
+        eprintln!(
+            "indexed {indexed} alerts for search in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     drop(s);
     let r: Box<dyn Store> = match &pg {
         Some(url) => Box::new(PgStore::open_reader(url, &PgOptions::default())?),

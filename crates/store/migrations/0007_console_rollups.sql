@@ -59,3 +59,14 @@ CREATE TABLE search_state (
     indexed_upto INTEGER NOT NULL
 );
 INSERT INTO search_state (id, indexed_upto) VALUES (1, 0);
+
+-- The alert filters on rule, host and namespace are usually combined with a verdict: keyed by
+-- both, a page of "rule R, malicious" is an index seek instead of a walk through every alert of
+-- the rule. A filter without a verdict reads each verdict's part of the index newest first
+-- and merges them (src/sqlite.rs, `list_alerts`).
+DROP INDEX alerts_rule_key;
+DROP INDEX alerts_hostname_key;
+DROP INDEX alerts_namespace_key;
+CREATE INDEX alerts_rule_key ON alerts(rule_key, verdict);
+CREATE INDEX alerts_hostname_key ON alerts(hostname_key, verdict);
+CREATE INDEX alerts_namespace_key ON alerts(namespace_key, verdict);

@@ -445,6 +445,21 @@ fn verdict_required(s: String) -> Result<VerdictKind, rusqlite::Error> {
     verdict_from(Some(s))?.ok_or(rusqlite::Error::InvalidQuery)
 }
 
+/// Every verdict kind.
+const VERDICTS: [VerdictKind; 3] = [
+    VerdictKind::Benign,
+    VerdictKind::Suspicious,
+    VerdictKind::Malicious,
+];
+
+/// Fails to compile when a verdict kind is added and [`VERDICTS`] not told.
+#[allow(dead_code)]
+fn verdicts_are_all(v: VerdictKind) {
+    match v {
+        VerdictKind::Benign | VerdictKind::Suspicious | VerdictKind::Malicious => {}
+    }
+}
+
 const ALERT_COLUMNS: &str =
     "id, uuid, received_at, ts, rule, priority, source, hostname, namespace, \
                              analyzed, verdict, score, fingerprint, incident_id";
@@ -1037,7 +1052,19 @@ impl Store for SqliteStore {
             cond("id <", SqlValue::Integer(c));
         }
         let limit = limit_of(page);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let order = format!(" ORDER BY id DESC LIMIT {}", limit + 1);
+        let keyed = f.rule.is_some() || f.hostname.is_some() || f.namespace.is_some();
+        let sql = if keyed && f.verdict.is_none() {
+            // The key indexes are (key, verdict) (schema 7): newest first within each verdict,
+            // merged, instead of sorting every alert of the key.
+            let parts: Vec<String> = std::iter::once("IS NULL".to_string())
+                .chain(VERDICTS.iter().map(|v| format!("= '{}'", v.as_str())))
+                .map(|v| format!("SELECT * FROM ({sql} AND verdict {v}{order})"))
+                .collect();
+            format!("SELECT * FROM ({}){order}", parts.join(" UNION ALL "))
+        } else {
+            sql + &order
+        };
         let mut q = self.conn.prepare(&sql)?;
         let items = q
             .query_map(params_from_iter(args), alert_row)?

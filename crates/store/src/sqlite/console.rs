@@ -612,6 +612,9 @@ struct Hunt {
     before: i64,
     limit: usize,
     max_scan: usize,
+    /// Chunks in a row that found nothing: the next one is larger (a rare match, or a filter
+    /// that rejects most candidates, costs fewer round trips).
+    misses: u32,
 }
 
 impl Hunt {
@@ -626,7 +629,12 @@ impl Hunt {
     }
 
     fn chunk(&self) -> usize {
-        256usize.min(self.max_scan - self.scanned as usize)
+        (256usize << self.misses.min(5)).min(self.max_scan - self.scanned as usize)
+    }
+
+    /// After a chunk: `found` is whether it added a match.
+    fn chunk_done(&mut self, found: bool) {
+        self.misses = if found { 0 } else { self.misses + 1 };
     }
 
     fn page(self, more: bool) -> SearchPage<AlertRow> {
@@ -667,12 +675,14 @@ pub(super) fn search_alerts(
             .unwrap_or(i64::MAX),
         limit: limit_of(page),
         max_scan: max_scan.max(1),
+        misses: 0,
     };
     // Above the index: read the alerts.
     while h.before > indexed + 1 {
         let chunk = h.chunk();
         let rows = alert_rows_with_body(conn, filter, indexed, h.before, chunk)?;
         let exhausted = rows.len() < chunk;
+        let had = h.items.len();
         for (row, body) in rows {
             let id = row.id;
             let hit = (needle.is_empty() || body_matches(&codec.unpack(conn, &body)?, &needle))
@@ -681,6 +691,7 @@ pub(super) fn search_alerts(
                 return Ok(h.page(true));
             }
         }
+        h.chunk_done(h.items.len() > had);
         if exhausted {
             h.before = h.before.min(indexed + 1);
         }
@@ -702,6 +713,7 @@ pub(super) fn search_alerts(
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let exhausted = ids.len() < chunk;
+        let had = h.items.len();
         let mut rows: HashMap<i64, (AlertRow, Vec<u8>)> = HashMap::new();
         if !ids.is_empty() {
             let mut w = alert_where(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"), filter);
@@ -729,6 +741,7 @@ pub(super) fn search_alerts(
                 return Ok(h.page(true));
             }
         }
+        h.chunk_done(h.items.len() > had);
         if exhausted {
             return Ok(h.page(false));
         }
