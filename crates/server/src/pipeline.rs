@@ -445,7 +445,8 @@ pub fn writer_loop(
                 if stopping {
                     break;
                 }
-                if index_pending {
+                // Not in a storm: the alerts waiting to be stored come first.
+                if index_pending && shared.queue_depth() < SEARCH_INDEX_MAX_QUEUE {
                     index_pending = index_search(store.as_mut(), &shared);
                     continue;
                 }
@@ -557,6 +558,9 @@ fn alerts_in(c: &WriteCmd) -> usize {
 /// Alerts indexed for search per call: a chunk takes tens of milliseconds, the longest the
 /// next batch waits for it.
 const SEARCH_INDEX_CHUNK: usize = 1000;
+/// Search indexing waits while more alerts than this wait to be stored (a storm); a search
+/// reads the alerts not indexed yet.
+const SEARCH_INDEX_MAX_QUEUE: usize = 1000;
 
 /// One chunk of search indexing; true when more may remain.
 fn index_search(store: &mut dyn Store, shared: &Shared) -> bool {
