@@ -291,6 +291,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Every alert up to this id is in the search index (the rest is indexed in the
+    /// background, see [`Store::index_pending`]).
+    pub fn search_indexed_upto(&self) -> Result<i64, StoreError> {
+        Ok(indexed_upto(&self.conn)?)
+    }
+
     /// A connection for background checkpoints only: copying the WAL into the database (and
     /// its fsyncs) then happens beside the writer instead of inside its commits.
     pub fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {

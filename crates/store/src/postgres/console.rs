@@ -555,7 +555,8 @@ fn push_alert_filter(w: &mut Sql, f: &AlertFilter) {
 /// newest first, looking at no more than `max_scan` alerts per page, as on SQLite: the
 /// candidates are the alerts whose `search_text` holds the text (the pg_trgm index finds them
 /// when there is one), or every alert for text shorter than a trigram; each is then checked
-/// against the filter.
+/// against the filter. One statement finds the candidates (ids and whether each matches),
+/// a second reads the rows of the page.
 pub(super) fn search_alerts(
     c: &mut Client,
     filter: &AlertFilter,
@@ -568,53 +569,53 @@ pub(super) fn search_alerts(
     let max_scan = max_scan.max(1);
     let pattern = format!("%{}%", like_escape(&needle));
     let indexed = needle.chars().count() >= 3;
-    let mut before = page
+    let before = page
         .cursor
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .unwrap_or(i64::MAX);
-    let mut items = Vec::new();
+    let mut w = Sql::new("SELECT id, ");
+    push_alert_filter(&mut w, filter);
+    if !indexed {
+        w.and(
+            "coalesce(search_text, '') ILIKE ? ESCAPE '\\'",
+            vec![text(&pattern)],
+        );
+    }
+    w.sql.push_str(" AS ok FROM alerts WHERE TRUE");
+    if indexed {
+        w.and("search_text ILIKE ? ESCAPE '\\'", vec![text(&pattern)]);
+    }
+    w.and("id < ?", vec![int(before)]);
+    w.sql
+        .push_str(&format!(" ORDER BY id DESC LIMIT {max_scan}"));
+    let cands = w.query(c)?;
+    let mut hits: Vec<i64> = Vec::new();
     let mut scanned = 0u64;
-    loop {
-        let chunk = 256usize.min(max_scan - scanned as usize);
-        let mut w = Sql::new(format!("SELECT {ALERT_COLUMNS}, "));
-        push_alert_filter(&mut w, filter);
-        if !indexed {
-            w.and(
-                "coalesce(search_text, '') ILIKE ? ESCAPE '\\'",
-                vec![text(&pattern)],
-            );
-        }
-        w.sql.push_str(" AS ok FROM alerts WHERE TRUE");
-        if indexed {
-            w.and("search_text ILIKE ? ESCAPE '\\'", vec![text(&pattern)]);
-        }
-        w.and("id < ?", vec![int(before)]);
-        w.sql.push_str(&format!(" ORDER BY id DESC LIMIT {chunk}"));
-        let found = w.query(c)?;
-        let exhausted = found.len() < chunk;
-        for r in &found {
-            scanned += 1;
-            let row = alert_row(r)?;
-            before = row.id;
-            if r.try_get::<_, bool>(14)? {
-                items.push(row);
-                if items.len() >= limit {
-                    return Ok(SearchPage {
-                        items,
-                        next_cursor: Some(before.to_string()),
-                        scanned,
-                    });
-                }
+    let mut last = before;
+    for r in &cands {
+        scanned += 1;
+        last = r.try_get(0)?;
+        if r.try_get::<_, bool>(1)? {
+            hits.push(last);
+            if hits.len() >= limit {
+                break;
             }
         }
-        if exhausted || scanned as usize >= max_scan {
-            let next_cursor = (scanned as usize >= max_scan).then(|| before.to_string());
-            return Ok(SearchPage {
-                items,
-                next_cursor,
-                scanned,
-            });
-        }
     }
+    let more = hits.len() >= limit || cands.len() >= max_scan;
+    let items = if hits.is_empty() {
+        Vec::new()
+    } else {
+        let r = c.query(
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ANY($1) ORDER BY id DESC"),
+            &[&hits],
+        )?;
+        rows(r, alert_row)?
+    };
+    Ok(SearchPage {
+        items,
+        next_cursor: more.then(|| last.to_string()),
+        scanned,
+    })
 }
