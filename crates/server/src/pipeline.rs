@@ -430,6 +430,9 @@ pub fn writer_loop(
     cfg: WriterConfig,
 ) {
     let mut retention_pending = false;
+    // The alert search index is filled while there is nothing to store (fa-store
+    // `index_pending`), so a storm is stored first and indexed after.
+    let mut index_pending = true;
     let mut stopping = false;
     loop {
         let first = match rx.try_recv() {
@@ -442,6 +445,11 @@ pub fn writer_loop(
                 }
                 if stopping {
                     break;
+                }
+                // Not in a storm: the alerts waiting to be stored come first.
+                if index_pending && shared.queue_depth() < SEARCH_INDEX_MAX_QUEUE {
+                    index_pending = index_search(store.as_mut(), &shared);
+                    continue;
                 }
                 match rx.blocking_recv() {
                     Some(c) => c,
@@ -500,7 +508,10 @@ pub fn writer_loop(
                 .analysis_commit_seconds
                 .observe(t.elapsed().as_secs_f64());
             match result {
-                Ok(_) => break,
+                Ok(_) => {
+                    index_pending = true;
+                    break;
+                }
                 Err(e) => {
                     shared.metrics.store_errors.inc();
                     tracing::error!(error = %e, analyses = batch.analyses.len(), retry_in = ?backoff, "store write failed; the alerts stay in the journal");
@@ -542,6 +553,25 @@ fn alerts_in(c: &WriteCmd) -> usize {
     match c {
         WriteCmd::Analyses { analyses, .. } => analyses.len().max(1),
         _ => 1,
+    }
+}
+
+/// Alerts indexed for search per call: a chunk takes tens of milliseconds, the longest the
+/// next batch waits for it.
+const SEARCH_INDEX_CHUNK: usize = 1000;
+/// Search indexing waits while more alerts than this wait to be stored (a storm); a search
+/// reads the alerts not indexed yet.
+const SEARCH_INDEX_MAX_QUEUE: usize = 1000;
+
+/// One chunk of search indexing; true when more may remain.
+fn index_search(store: &mut dyn Store, shared: &Shared) -> bool {
+    match store.index_pending(SEARCH_INDEX_CHUNK) {
+        Ok(n) => n > 0,
+        Err(e) => {
+            shared.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "indexing alerts for search failed; will try after the next write");
+            false
+        }
     }
 }
 

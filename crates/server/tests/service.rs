@@ -572,6 +572,37 @@ async fn accepts_every_shape_falco_and_falcosidekick_send_and_gzip() {
     s.stop().await;
 }
 
+/// Once the alerts are stored, the store writer, having nothing else to do, indexes them for
+/// the console's search.
+#[tokio::test]
+async fn the_store_writer_indexes_stored_alerts_for_search_when_idle() {
+    let s = Svc::start(|_| {}).await;
+    for i in 0..5 {
+        let a = alert(
+            &format!("ix-{i}"),
+            "Terminal shell in container",
+            "Notice",
+            "abc123",
+        );
+        assert_eq!(s.post("/", a).await.status(), 200);
+    }
+    s.settle().await;
+    let dir = s.dir.path().to_path_buf();
+    let store = db(&dir);
+    let last = store.max_alert_id().unwrap();
+    assert!(last > 0);
+    // Indexing follows the write it comes after: wait for it, at most 30 s.
+    let mut indexed = 0;
+    for _ in 0..300 {
+        indexed = store.search_indexed_upto().unwrap();
+        if indexed >= last {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(indexed, last);
+}
+
 #[tokio::test]
 async fn alerts_are_analysed_and_served_with_reports_clusters_and_incidents() {
     let s = Svc::start(|_| {}).await;

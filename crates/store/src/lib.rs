@@ -13,6 +13,7 @@ pub mod journal;
 mod location;
 mod packed;
 mod postgres;
+mod rollup;
 mod sqlite;
 mod types;
 
@@ -153,6 +154,15 @@ pub trait Store: Send {
 
     fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn llm_cache_put(&mut self, key: &str, value: &str, now: Nanos) -> Result<(), StoreError>;
+    /// Background work for the alert search: index up to `max` stored alerts not indexed yet,
+    /// oldest first, in one transaction; returns how many (0: nothing left). The service calls
+    /// it while its store writer has nothing else to do, so indexing never slows storing; a
+    /// store that indexes as it writes has nothing to do here.
+    fn index_pending(&mut self, max: usize) -> Result<usize, StoreError> {
+        let _ = max;
+        Ok(0)
+    }
+
     // The web console: triage and the queries behind its pages. The defaults say the store
     // does not support them, so an implementation can add them later.
 
