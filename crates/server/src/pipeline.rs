@@ -197,8 +197,16 @@ pub struct NarrationJob {
     pub alert: Alert,
 }
 
+/// Which correlation entities (`container:…`, `pod:…`, `actor:…`, `host:…`) a message is about.
+pub type EntityFilter = Box<dyn Fn(&str) -> bool + Send>;
+
 pub enum AnalysisMsg {
     Alert(Box<QueuedAlert>),
+    /// This analyser now owns these entities (a JetStream partition taken over): state it held
+    /// for them is stale, the store's is current.
+    TakeOver(EntityFilter),
+    /// These entities are no longer this analyser's (a partition handed over, its alerts stored).
+    Forget(EntityFilter),
     Stop,
 }
 
@@ -636,6 +644,26 @@ impl Correlator {
     /// correlation window before now), so that a restart does not split an incident in two.
     /// Returns how many were taken up.
     pub fn resume_incidents(&mut self) -> usize {
+        self.resume_incidents_where(&|_| true)
+    }
+
+    /// Drop what this analyser holds about the entities `gone` selects (open incidents, dirty
+    /// marks) and the cluster counts, which other replicas have been adding to.
+    pub fn forget(&mut self, gone: &dyn Fn(&str) -> bool) {
+        let n = self.tracker.forget_open(gone);
+        self.dirty.retain(|e| !gone(e));
+        self.clusters.clear();
+        tracing::debug!(incidents = n, "open incidents handed over");
+    }
+
+    /// Take over the entities `mine` selects: forget what may be stale about them and take
+    /// up their incidents as the store has them (written by the replica that had them).
+    pub fn take_over(&mut self, mine: &dyn Fn(&str) -> bool) -> usize {
+        self.forget(mine);
+        self.resume_incidents_where(mine)
+    }
+
+    fn resume_incidents_where(&mut self, keep: &dyn Fn(&str) -> bool) -> usize {
         let since = to_nanos(chrono::Utc::now() - self.tracker.window());
         let rows = match self
             .reader
@@ -649,7 +677,7 @@ impl Correlator {
         };
         let mut resumed = 0;
         // Oldest first: if more are stored than may be open, the most recent stay open.
-        for row in rows.into_iter().rev() {
+        for row in rows.into_iter().rev().filter(|r| keep(&r.entity)) {
             let mut rep: fa_model::IncidentReport = match serde_json::from_str(&row.body) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1035,6 +1063,10 @@ pub fn analysis_loop(
         for m in msgs {
             match m {
                 AnalysisMsg::Stop => stop = true,
+                AnalysisMsg::TakeOver(mine) => {
+                    c.take_over(&*mine);
+                }
+                AnalysisMsg::Forget(gone) => c.forget(&*gone),
                 AnalysisMsg::Alert(q) => {
                     let a = c.analyze(*q, &mut incidents);
                     shared
