@@ -187,6 +187,17 @@ struct Replica {
 }
 
 fn spawn_replica(dir: &Path, name: &str, db: &str, nats: &str, prefix: &str) -> Replica {
+    spawn_replica_with(dir, name, db, nats, prefix, &[])
+}
+
+fn spawn_replica_with(
+    dir: &Path,
+    name: &str,
+    db: &str,
+    nats: &str,
+    prefix: &str,
+    extra: &[&str],
+) -> Replica {
     let port = free_port();
     let log = dir.join(format!("{name}.log"));
     let work = dir.join(name);
@@ -197,6 +208,7 @@ fn spawn_replica(dir: &Path, name: &str, db: &str, nats: &str, prefix: &str) -> 
         .args(["--nats-prefix", prefix, "--nats-replica", name])
         .args(["--nats-partitions", &PARTITIONS.to_string()])
         .args(["--nats-lease-ttl", &LEASE_TTL_SECS.to_string()])
+        .args(extra)
         .env_remove("FALCO_ANALYST_TOKEN")
         .env_remove("FALCO_ANALYST_DB")
         .env_remove("FALCO_ANALYST_NATS_URL")
@@ -515,6 +527,14 @@ async fn three_replicas_lose_one_to_kill_9_and_every_alert_is_stored_once_in_one
         per_container, 0,
         "a container's alerts name several incidents"
     );
+    // A redelivered alert is never counted twice in its incident.
+    let overcounted = off_runtime(|| {
+        db.count(&format!(
+            "SELECT count(*)::BIGINT FROM incidents WHERE alert_count > {}",
+            CHAIN.len()
+        ))
+    });
+    assert_eq!(overcounted, 0, "an incident counts an alert twice");
 
     // Graceful stop of the survivors hands their leases back at once.
     for (i, r) in replicas.into_iter().enumerate() {
@@ -525,5 +545,235 @@ async fn three_replicas_lose_one_to_kill_9_and_every_alert_is_stored_once_in_one
     let l = leases(&kv).await;
     assert!(l.is_empty(), "leases left after a graceful stop: {l:?}");
     drop(names);
+    drop(db);
+}
+
+/// A `nats-server` of this test's own (the machine's shared one is never restarted).
+struct PrivateNats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl PrivateNats {
+    fn start(port: u16, dir: &Path) -> Option<PrivateNats> {
+        let mut n = PrivateNats {
+            child: None,
+            port,
+            dir: dir.join("nats-store"),
+            log: dir.join("nats-server.log"),
+        };
+        n.spawn()?;
+        Some(n)
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) -> Option<()> {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .ok()?,
+            )
+            .spawn()
+            .ok()?;
+        self.child = Some(child);
+        let t = Instant::now();
+        while !reachable(&self.url()) {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(())
+    }
+
+    /// SIGKILL, then the same server again on the same port and store.
+    fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        self.spawn().expect("nats-server restarts");
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The alert as Falcosidekick's NATS output publishes it (its JSON payload on
+/// `falco.<priority>.<rule>`, no JetStream headers).
+async fn publish_like_falcosidekick(
+    client: &async_nats::Client,
+    prefix: &str,
+    alerts: &[(String, String)],
+) {
+    for (_, body) in alerts {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let priority = v["priority"].as_str().unwrap().to_lowercase();
+        let rule: String = v["rule"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        client
+            .publish(
+                format!("{prefix}.falco.{priority}.{rule}"),
+                body.clone().into(),
+            )
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn falcosidekick_subjects_reach_a_consume_only_replica_across_a_nats_restart() {
+    let Some((_, pg)) = services("falcosidekick_subjects_across_a_nats_restart") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut nats) = PrivateNats::start(free_port(), dir.path()) else {
+        assert!(
+            !required(),
+            "FA_REQUIRE_SERVICES is set but nats-server cannot be run"
+        );
+        eprintln!("nats-server is not installed: skipping the NATS restart test");
+        return;
+    };
+    let db = off_runtime(|| Db::create(&pg));
+    let prefix = format!("far{}", random_hex());
+    let falco_subjects = format!("{prefix}.falco.>");
+    // One replica only consumes (no listener), the other also takes HTTP.
+    let mut consumer = spawn_replica_with(
+        dir.path(),
+        "c0",
+        &db.url,
+        &nats.url(),
+        &prefix,
+        &["--no-listen", "--nats-falco-subjects", &falco_subjects],
+    );
+    let mut web = spawn_replica_with(
+        dir.path(),
+        "w0",
+        &db.url,
+        &nats.url(),
+        &prefix,
+        &["--nats-falco-subjects", &falco_subjects],
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    web.wait_ready(&client).await;
+    // The consume-only replica has no /readyz: it is ready once it holds partitions.
+    let sidekick = async_nats::connect(nats.url()).await.unwrap();
+    let kv = async_nats::jetstream::new(sidekick.clone())
+        .get_key_value(format!("{prefix}_leases"))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let l = leases(&kv).await;
+        if l.len() == PARTITIONS as usize && l.values().any(|h| h == "c0") {
+            break;
+        }
+        assert!(consumer.child.try_wait().unwrap().is_none(), "c0 exited");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "c0 holds no partition: {l:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let containers = 200;
+    let base = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let step = |k: usize| -> Vec<(String, String)> {
+        (0..containers).map(|c| alert(c, k, base)).collect()
+    };
+    // Steps 0 and 1: one through Falcosidekick's subjects, one over HTTP.
+    publish_like_falcosidekick(&sidekick, &prefix, &step(0)).await;
+    let dead = std::sync::Mutex::new(HashSet::new());
+    post_all(
+        &client,
+        std::slice::from_ref(&web.base),
+        &step(1),
+        25,
+        &dead,
+    )
+    .await;
+    let got = wait_analysed(&db, 2 * containers, Duration::from_secs(120)).await;
+    assert_eq!(got as usize, 2 * containers, "before the restart");
+
+    // NATS killed and started again under both replicas: they reconnect, take their leases
+    // again, and go on.
+    drop(sidekick);
+    nats.restart();
+    let sidekick = async_nats::connect(nats.url()).await.unwrap();
+    publish_like_falcosidekick(&sidekick, &prefix, &step(2)).await;
+    post_all(
+        &client,
+        std::slice::from_ref(&web.base),
+        &step(3),
+        25,
+        &dead,
+    )
+    .await;
+    let sent = containers * CHAIN.len();
+    let got = wait_analysed(&db, sent, Duration::from_secs(180)).await;
+    let (distinct, split, overcounted) = off_runtime(|| {
+        (
+            db.count("SELECT count(DISTINCT uuid)::BIGINT FROM alerts"),
+            db.count(
+                "SELECT count(*)::BIGINT FROM (
+                     SELECT body::json->'output_fields'->>'container.id' AS c
+                     FROM alerts WHERE incident_id IS NOT NULL
+                     GROUP BY 1 HAVING count(DISTINCT incident_id) > 1) s",
+            ),
+            db.count(&format!(
+                "SELECT count(*)::BIGINT FROM incidents WHERE alert_count > {}",
+                CHAIN.len()
+            )),
+        )
+    });
+    eprintln!("after the NATS restart: sent {sent}, analysed {got}, distinct {distinct}");
+    assert_eq!(got as usize, sent, "every alert analysed, none twice");
+    assert_eq!(distinct as usize, sent);
+    assert_eq!(split, 0, "a container's alerts name several incidents");
+    assert_eq!(overcounted, 0, "an incident counts an alert twice");
+    assert!(consumer.child.try_wait().unwrap().is_none(), "c0 died");
+    consumer.stop();
+    web.stop();
     drop(db);
 }
