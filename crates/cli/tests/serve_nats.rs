@@ -135,6 +135,9 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
+        if self.admin.is_empty() {
+            return;
+        }
         // Its own thread: the synchronous client cannot run on the test's runtime.
         let (admin, name) = (self.admin.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
@@ -776,4 +779,196 @@ async fn falcosidekick_subjects_reach_a_consume_only_replica_across_a_nats_resta
     consumer.stop();
     web.stop();
     drop(db);
+}
+
+/// A PostgreSQL cluster of this test's own (initdb in a temporary directory, another port):
+/// the machine's shared server is never restarted.
+struct PrivatePg {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PrivatePg {
+    fn start(root: &Path) -> Option<PrivatePg> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        // initdb refuses to run as root: then the cluster belongs to the postgres user.
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .ok()
+            .is_some_and(|o| o.stdout.starts_with(b"0\n"));
+        let dir = root.join("pg");
+        std::fs::create_dir_all(&dir).ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).ok()?;
+        if as_postgres {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .ok()?;
+        }
+        let pg = PrivatePg {
+            bin,
+            dir,
+            port: free_port(),
+            as_postgres,
+        };
+        let data = pg.dir.join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+            ],
+        )
+        .then_some(())?;
+        pg.pg_ctl("start").then_some(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> bool {
+        let exe = self.bin.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// `pg_ctl start|stop|restart`; stop and restart are immediate (no shutdown checkpoint:
+    /// as after a crash).
+    fn pg_ctl(&self, action: &str) -> bool {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            self.port,
+            self.dir.display()
+        );
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "-D".as_ref(),
+            data.as_os_str(),
+            "-l".as_ref(),
+            log.as_os_str(),
+            "-w".as_ref(),
+            "-o".as_ref(),
+            opts.as_ref(),
+        ];
+        if action != "start" {
+            args.push("-m".as_ref());
+            args.push("immediate".as_ref());
+        }
+        args.push(action.as_ref());
+        self.run("pg_ctl", &args)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        self.pg_ctl("stop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_go_on_across_a_postgresql_restart() {
+    let Some((nats, _)) = services("two_replicas_go_on_across_a_postgresql_restart") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pg) = off_runtime(|| PrivatePg::start(dir.path())) else {
+        assert!(
+            !required(),
+            "FA_REQUIRE_SERVICES is set but a private PostgreSQL cluster cannot be started"
+        );
+        eprintln!("no PostgreSQL binaries to start a private cluster: skipping the restart test");
+        return;
+    };
+    let names = NatsNames {
+        url: nats.clone(),
+        prefix: format!("fap{}", random_hex()),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let db = Db {
+        admin: String::new(),
+        name: String::new(),
+        url: pg.url(),
+    };
+    let mut replicas: Vec<Replica> = ["a", "b"]
+        .iter()
+        .map(|n| spawn_replica(dir.path(), n, &db.url, &nats, &names.prefix))
+        .collect();
+    for r in &mut replicas {
+        r.wait_ready(&client).await;
+    }
+    let containers = 200;
+    let base = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let dead = std::sync::Mutex::new(HashSet::new());
+    let step = |k: usize| -> Vec<(String, String)> {
+        (0..containers).map(|c| alert(c, k, base)).collect()
+    };
+    post_all(&client, &bases, &step(0), 25, &dead).await;
+    post_all(&client, &bases, &step(1), 25, &dead).await;
+    // PostgreSQL goes down hard while the replicas work, and comes back.
+    assert!(off_runtime(|| pg.pg_ctl("stop")), "stopping PostgreSQL");
+    // Ingest needs only NATS: these are acknowledged while the database is down.
+    post_all(&client, &bases, &step(2), 25, &dead).await;
+    assert!(
+        off_runtime(|| pg.pg_ctl("start")),
+        "starting PostgreSQL again"
+    );
+    post_all(&client, &bases, &step(3), 25, &dead).await;
+    let sent = containers * CHAIN.len();
+    let got = wait_analysed(&db, sent, Duration::from_secs(180)).await;
+    let (distinct, split, overcounted) = off_runtime(|| {
+        (
+            db.count("SELECT count(DISTINCT uuid)::BIGINT FROM alerts"),
+            db.count(
+                "SELECT count(*)::BIGINT FROM (
+                     SELECT body::json->'output_fields'->>'container.id' AS c
+                     FROM alerts WHERE incident_id IS NOT NULL
+                     GROUP BY 1 HAVING count(DISTINCT incident_id) > 1) s",
+            ),
+            db.count(&format!(
+                "SELECT count(*)::BIGINT FROM incidents WHERE alert_count > {}",
+                CHAIN.len()
+            )),
+        )
+    });
+    eprintln!("after the PostgreSQL restart: sent {sent}, analysed {got}, distinct {distinct}");
+    assert_eq!(got as usize, sent, "every alert analysed, none twice");
+    assert_eq!(distinct as usize, sent);
+    assert_eq!(split, 0, "a container's alerts name several incidents");
+    assert_eq!(overcounted, 0, "an incident counts an alert twice");
+    for r in replicas {
+        r.stop();
+    }
+    // The cluster goes with the test (no database to drop: `admin` is empty).
+    drop(db);
+    drop(names);
+    drop(pg);
 }

@@ -814,4 +814,42 @@ mod tests {
         small.ingest.max_body_memory = ByteSize(1024);
         assert!(small.validate().is_err());
     }
+
+    #[test]
+    fn nats_settings_from_the_file_the_environment_and_their_checks() {
+        let mut c = Config::from_toml(
+            r#"
+            [server]
+            insecure_no_auth = true
+            [nats]
+            prefix = "fa-prod"
+            partitions = 32
+            lease_ttl = "10s"
+            falco_subjects = "falco.>"
+            "#,
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.nats.partitions, 32);
+        assert_eq!(c.nats.lease_ttl, Duration::from_secs(10));
+        // Subjects without a URL cannot work.
+        assert!(c.validate().is_err());
+        c.apply_env(|k| (k == "FALCO_ANALYST_NATS_URL").then(|| "nats://127.0.0.1:4222".into()))
+            .unwrap();
+        assert_eq!(c.nats.url.as_deref(), Some("nats://127.0.0.1:4222"));
+        c.validate().unwrap();
+        // Names end up in subjects and stream names: no dots, wildcards or spaces.
+        for bad in ["fa.x", "fa>", "", "a b"] {
+            let mut b = c.clone();
+            b.nats.prefix = bad.into();
+            assert!(b.validate().is_err(), "{bad:?}");
+        }
+        let mut b = c.clone();
+        b.nats.partitions = 0;
+        assert!(b.validate().is_err());
+        let mut b = Config::default();
+        b.server.insecure_no_auth = true;
+        b.nats.no_listen = true;
+        assert!(b.validate().is_err(), "--no-listen without NATS");
+    }
 }
