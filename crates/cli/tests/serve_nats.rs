@@ -264,6 +264,16 @@ impl Replica {
     }
 }
 
+impl Drop for Replica {
+    /// A failing test leaves no process behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Who holds each partition's lease (partition -> replica), as the bucket says now.
 async fn leases(kv: &async_nats::jetstream::kv::Store) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();

@@ -1507,6 +1507,69 @@ mod tests {
         t.join().unwrap();
     }
 
+    fn correlator(path: &std::path::Path) -> Correlator {
+        let reader = SqliteStore::open_reader(path, &SqliteOptions::default()).unwrap();
+        Correlator::new(
+            Analyzer::load(&[]).unwrap(),
+            Box::new(reader),
+            None,
+            AnalysisConfig {
+                window: chrono::Duration::minutes(10),
+                max_open_incidents: 100,
+                public_url: None,
+                store_interval: Duration::ZERO,
+            },
+        )
+    }
+
+    fn alert_of(msg: AnalysisMsg) -> QueuedAlert {
+        match msg {
+            AnalysisMsg::Alert(q) => *q,
+            _ => unreachable!(),
+        }
+    }
+
+    /// A partition comes back to a replica that held it before: what it remembers about the
+    /// partition's entities is stale, the incident the other replica carried on is in the store.
+    #[test]
+    fn taking_entities_over_drops_stale_incidents_and_resumes_the_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fa.db");
+        let mut store = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+        let (mut a, mut b) = (correlator(&path), correlator(&path));
+        let mut rows = Vec::new();
+        // B saw two alerts of the container (an incident of its own), then lost the partition.
+        for id in 1..=2 {
+            b.analyze(alert_of(queued(id)), &mut rows);
+        }
+        // A held it since: three more alerts, its incident stored.
+        let mut a_rows = Vec::new();
+        let mut last = None;
+        for id in 3..=5 {
+            last = a.analyze(alert_of(queued(id)), &mut a_rows).incident_id;
+        }
+        a.flush_incidents(&mut a_rows);
+        let a_incident = last.expect("A's incident");
+        store
+            .write(&WriteBatch {
+                incidents: a_rows,
+                ..Default::default()
+            })
+            .unwrap();
+        // B takes the container back: A's incident goes on, B's stale one is gone.
+        let mine = |e: &str| e == "container:abc123";
+        assert_eq!(b.take_over(&mine), 1);
+        let next = b.analyze(alert_of(queued(6)), &mut rows);
+        assert_eq!(next.incident_id.as_deref(), Some(a_incident.as_str()));
+        b.flush_incidents(&mut rows);
+        let row = rows.iter().rev().find(|r| r.id == a_incident).unwrap();
+        assert_eq!(row.alert_count, 4, "A's three alerts and this one");
+        // Forgetting other entities leaves this one alone.
+        b.forget(&|e: &str| e == "container:other");
+        let again = b.analyze(alert_of(queued(7)), &mut rows);
+        assert_eq!(again.incident_id.as_deref(), Some(a_incident.as_str()));
+    }
+
     #[test]
     fn a_failing_store_is_retried_and_holds_the_queue_until_the_alerts_are_stored() {
         let dir = tempfile::tempdir().unwrap();
