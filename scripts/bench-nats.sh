@@ -21,7 +21,7 @@ COUNTS="${COUNTS:-1 2 3}"
 CONNECTIONS="${CONNECTIONS:-8}"
 BATCH="${BATCH:-10}"
 
-cargo build --release --quiet -p falco-analyst -p fa-server --bin falco-analyst --bin fa-load
+[ -n "${FA_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet -p falco-analyst -p fa-server --bin falco-analyst --bin fa-load
 BIN=target/release/falco-analyst
 LOAD=target/release/fa-load
 WORK="$(mktemp -d /tmp/fa-bench-nats-XXXXXX)"

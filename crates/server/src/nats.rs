@@ -481,12 +481,15 @@ async fn lease_loop(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
             }
         }
         // A consumer that failed gives its partition up, so that it is taken again afresh.
+        let draining = ctx.shared.draining.load(Ordering::Relaxed);
         for (p, h) in held.iter_mut() {
             if !h.releasing && h.task.is_finished() {
-                tracing::warn!(
-                    partition = p,
-                    "NATS: partition consumer stopped; handing it over"
-                );
+                if !draining {
+                    tracing::warn!(
+                        partition = p,
+                        "NATS: partition consumer stopped; handing it over"
+                    );
+                }
                 h.releasing = true;
             }
         }
@@ -510,7 +513,7 @@ async fn lease_loop(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
                 tracing::info!(partition = p, "NATS: partition handed over");
             }
         }
-        if !ctx.shared.draining.load(Ordering::Relaxed) {
+        if !draining {
             let live = live_replicas(&ctx.kv).await.max(1);
             let share = n.div_ceil(live) as usize;
             let active = held.values().filter(|h| !h.releasing).count();
