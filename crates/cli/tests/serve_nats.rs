@@ -688,14 +688,21 @@ async fn falcosidekick_subjects_reach_a_consume_only_replica_across_a_nats_resta
     let db = off_runtime(|| Db::create(&pg));
     let prefix = format!("far{}", random_hex());
     let falco_subjects = format!("{prefix}.falco.>");
-    // One replica only consumes (no listener), the other also takes HTTP.
+    // One replica only consumes (no listener, a small analysis queue), the other also takes HTTP.
     let mut consumer = spawn_replica_with(
         dir.path(),
         "c0",
         &db.url,
         &nats.url(),
         &prefix,
-        &["--no-listen", "--nats-falco-subjects", &falco_subjects],
+        // A small analysis queue: fetches are cut to the room there is.
+        &[
+            "--no-listen",
+            "--nats-falco-subjects",
+            &falco_subjects,
+            "--queue-capacity",
+            "8",
+        ],
     );
     let mut web = spawn_replica_with(
         dir.path(),

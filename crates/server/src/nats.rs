@@ -619,11 +619,13 @@ async fn consume_inner(ctx: &Ctx, p: u32, stop: &AtomicBool) -> Result<(), NatsE
     )?;
     // Messages already there may have been stored by the previous holder.
     let mut catch_up = js!(consumer.info().await, "consumer info")?.num_pending;
+    // A batch takes its queue room at once: never more than the queue holds.
+    let fetch = FETCH_BATCH.min(ctx.shared.queue_capacity).max(1);
     while !stop.load(Ordering::Relaxed) && !ctx.shared.draining.load(Ordering::Relaxed) {
         let mut batch = js!(
             consumer
                 .fetch()
-                .max_messages(FETCH_BATCH)
+                .max_messages(fetch)
                 .expires(FETCH_WAIT)
                 .messages()
                 .await,
