@@ -285,6 +285,13 @@ async fn leases(kv: &async_nats::jetstream::kv::Store) -> BTreeMap<u32, String> 
     out
 }
 
+/// The value of an unlabelled metric in OpenMetrics text (0 when absent).
+fn metric(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn container(c: usize) -> String {
     format!("{:012x}", 0xc0de_0000_0000u64 + c as u64)
 }
@@ -458,6 +465,37 @@ async fn three_replicas_lose_one_to_kill_9_and_every_alert_is_stored_once_in_one
     eprintln!(
         "takeover: all {PARTITIONS} partitions held by the survivors {:.1} s after kill -9 (lease TTL {LEASE_TTL_SECS} s)",
         takeover.as_secs_f64()
+    );
+    // The survivors' metrics say the same: all partitions theirs now.
+    let mut held = 0;
+    for (i, r) in replicas.iter().enumerate() {
+        if i == 1 {
+            continue;
+        }
+        let t = Instant::now();
+        let text = loop {
+            // The gauge follows the leases within a tick.
+            let text = client
+                .get(format!("{}/metrics", r.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let n = metric(&text, "falco_analyst_nats_partitions_held");
+            if held + n >= i64::from(PARTITIONS) || t.elapsed() > Duration::from_secs(10) {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        held += metric(&text, "falco_analyst_nats_partitions_held");
+        assert!(metric(&text, "falco_analyst_nats_partitions_taken_total") > 0);
+    }
+    assert_eq!(
+        held,
+        i64::from(PARTITIONS),
+        "partitions held by the survivors"
     );
     let sent = containers * CHAIN.len();
     assert_eq!(

@@ -526,6 +526,7 @@ async fn lease_loop(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
                     }
                     if let Ok(revision) = ctx.kv.create(Names::lease_key(p), me.clone()).await {
                         tracing::info!(partition = p, "NATS: partition taken");
+                        ctx.shared.metrics.nats_partitions_taken.inc();
                         let stop = Arc::new(AtomicBool::new(false));
                         let task = tokio::spawn(consume(ctx.clone(), p, stop.clone()));
                         held.insert(
@@ -552,8 +553,13 @@ async fn lease_loop(ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
                 }
             }
         }
+        ctx.shared
+            .metrics
+            .nats_partitions_held
+            .set(held.values().filter(|h| !h.releasing).count() as i64);
         tokio::time::sleep(tick).await;
     }
+    ctx.shared.metrics.nats_partitions_held.set(0);
     // Shutdown: analysis and the writer have finished, the stored alerts are acknowledged;
     // the leases go at once so that the others need not wait for them to expire.
     for (p, h) in held {
