@@ -15,8 +15,11 @@
 //!
 //! Whatever the queue, an alert leaves it only once the store has it with its analysis.
 
-use crate::pipeline::{journal_loop, AnalysisMsg, Dedup, JournalCmd, Shared};
+pub mod journal;
+
+use crate::pipeline::{AnalysisMsg, JournalCmd, Shared};
 use fa_store::Journal;
+use journal::{journal_loop, Dedup};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use tokio::sync::mpsc;
