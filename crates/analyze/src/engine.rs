@@ -8,7 +8,7 @@ use crate::kb::{KbError, KnowledgeBase, Rule};
 use crate::rulecheck::RuleCheck;
 use crate::rules::RuleBook;
 use crate::scoring::Scoring;
-use crate::verdict::{judge, raise, Context, PrevalenceEntry};
+use crate::verdict::{judge, raise, Context, JudgeCache, PrevalenceEntry};
 use crate::{describe, tune};
 use chrono::Duration;
 use fa_model::{
@@ -45,7 +45,7 @@ impl Analyzer {
     }
 
     /// The alert's rule condition(s) evaluated over its fields (remembered per fingerprint).
-    pub fn rule_check(&self, alert: &Alert) -> Vec<RuleCheck> {
+    pub fn rule_check(&self, alert: &Alert) -> Arc<[RuleCheck]> {
         if alert.rule.is_unknown() {
             // A text alert: check the rule its message names.
             let mut named = alert.clone();
@@ -58,10 +58,11 @@ impl Analyzer {
 
     /// The built-in knowledge base plus the given user directories, and the built-in scoring.
     pub fn load(user_kb_dirs: &[PathBuf]) -> Result<Self, KbError> {
-        Ok(Self::new(
-            KnowledgeBase::load(user_kb_dirs)?,
-            Scoring::builtin()?,
-        ))
+        let a = Self::new(KnowledgeBase::load(user_kb_dirs)?, Scoring::builtin()?);
+        // The upstream rules are knowledge an analysis loads too: compile them here, not while
+        // the first alert waits (an error still shows where rules are checked: none are).
+        let _ = crate::rules::upstream();
+        Ok(a)
     }
 
     pub fn rule_for(&self, alert: &Alert) -> Option<&Rule> {
@@ -79,6 +80,7 @@ impl Analyzer {
             Some(r) => {
                 alert.rule = fa_model::RuleName::from(r.entry.name.as_str());
                 if alert.format == fa_model::InputFormat::PlainText {
+                    rename_text_fields(alert, &format!("rule:{}", r.entry.name));
                     rename_text_fields(alert, &r.entry.source);
                 }
                 true
@@ -225,8 +227,10 @@ pub struct Engine {
     evicted_top: Vec<ClusterSummary>,
     /// The earliest alert time of the run: since when prevalence has been watching.
     observed_since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Per container/pod/host: when an alert last carried attack evidence, and what it was.
-    attack_seen: HashMap<String, (Option<chrono::DateTime<chrono::Utc>>, String)>,
+    /// Attack evidence and downloads seen earlier in the stream.
+    memory: crate::memory::StreamMemory,
+    /// Signature and evidence matches of the repeats, shared by repeats with the same inputs.
+    judge_cache: JudgeCache,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -247,10 +251,11 @@ fn text_fields() -> &'static HashMap<String, Vec<(String, String)>> {
     })
 }
 
-/// Give a plain-text alert of a non-syscall rule its source's field names (`user=` of a
-/// k8s_audit rule is `ka.user.name`, not the syscall `user.name`).
-fn rename_text_fields(alert: &mut Alert, source: &str) {
-    let Some(map) = text_fields().get(source) else {
+/// Give a plain-text alert its rule's field names: first the rule's own table (`rule:<name>`,
+/// for keys an old version of that rule printed with another meaning), then its source's
+/// (`user=` of a k8s_audit rule is `ka.user.name`, not the syscall `user.name`).
+fn rename_text_fields(alert: &mut Alert, table: &str) {
+    let Some(map) = text_fields().get(table) else {
         return;
     };
     for (from, to) in map {
@@ -262,30 +267,6 @@ fn rename_text_fields(alert: &mut Alert, source: &str) {
         }
     }
 }
-
-/// Where attack evidence carries over to later alerts, most specific first, with the word the
-/// reason uses: the alert's own workload, its Kubernetes namespace and its node. An attacker in
-/// one container who starts a pod (`kubectl run r00t ...`) acts through another workload of the
-/// same namespace or node within minutes; the reason names which.
-fn attack_scopes(alert: &Alert, entity: &str) -> Vec<(String, &'static str)> {
-    let mut v = vec![(entity.to_string(), "workload")];
-    let ns = alert
-        .field("k8s.ns.name")
-        .or_else(|| alert.field("ka.target.namespace"));
-    if let Some(ns) = ns.filter(|n| !n.is_empty()) {
-        v.push((format!("namespace:{ns}"), "namespace"));
-    }
-    if let Some(h) = alert.hostname.as_deref().filter(|h| !h.is_empty()) {
-        let host = format!("host:{h}");
-        if host != entity {
-            v.push((host, "node"));
-        }
-    }
-    v
-}
-
-/// Entities whose attack evidence the engine remembers at most.
-const ATTACK_SEEN_CAP: usize = 10_000;
 
 /// Evicted clusters remembered for the summary.
 const EVICTED_TOP: usize = 20;
@@ -313,12 +294,13 @@ impl Engine {
             clusters: ClusterTable::new(cfg.max_clusters),
             incidents: IncidentTracker::new(cfg.window, cfg.max_incidents, cfg.max_incidents),
             extra: HashMap::new(),
+            memory: crate::memory::StreamMemory::new(cfg.window),
             analyzer,
             cfg,
             stats: RunStats::default(),
             evicted_top: Vec::new(),
             observed_since: None,
-            attack_seen: HashMap::new(),
+            judge_cache: JudgeCache::new(),
         }
     }
 
@@ -352,44 +334,27 @@ impl Engine {
         if escalation.is_some() {
             extra.prevalence.mark_escalated();
         }
-        // Without times (plain-text alerts) the stream order stands for the window.
-        let window = self.cfg.window;
-        // Most runs never see attack evidence: only then are the scope keys worth building.
-        let nearby = if self.attack_seen.is_empty() {
-            None
-        } else {
-            attack_scopes(&alert, &entity)
-                .into_iter()
-                .find_map(|(scope, label)| {
-                    self.attack_seen
-                        .get(&scope)
-                        .filter(|(t, _)| match (t, alert.time) {
-                            (Some(t), Some(now)) => now >= *t && now - *t <= window,
-                            _ => true,
-                        })
-                        .map(|(_, what)| format!("on the same {label}: {what}"))
-                })
-        };
+        let recalled = self.memory.recall(&alert, &entity);
         let ctx = Context {
             cluster_count: existing.map_or(1, |c| c + 1),
             escalating_incident: escalation.clone(),
             prevalence: Some(extra.prevalence.view(self.observed_since)),
-            entity_attack_evidence: nearby,
+            entity_attack_evidence: recalled.entity_attack_evidence,
+            runs_download: recalled.runs_download,
             // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
             // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
             rule_checks: a.rules.check_cached(fp.0, &alert),
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
-        let judged = crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, need_report);
+        let judged = if need_report {
+            crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, true)
+        } else {
+            self.judge_cache
+                .judge(&a.kb, &a.scoring, &alert, rule, &ctx)
+        };
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();
-            let scopes = attack_scopes(&alert, &entity);
-            if self.attack_seen.len() + scopes.len() > ATTACK_SEEN_CAP {
-                self.attack_seen.clear();
-            }
-            for (scope, _) in scopes {
-                self.attack_seen.insert(scope, (alert.time, what.clone()));
-            }
+            self.memory.remember_attack(&alert, &entity, &what);
         }
         let verdict = judged.verdict;
 
@@ -739,5 +704,26 @@ mod text_fields_tests {
         assert!(k8s
             .iter()
             .any(|(f, to)| f == "user.name" && to == "ka.user.name"));
+    }
+
+    /// Old syscall rules printed `name=%proc.name`, except the shell-history rule, whose
+    /// `name=` was the file (`%evt.arg.name`).
+    #[test]
+    fn old_name_keys_take_their_rules_meaning() {
+        let an = super::Analyzer::load(&[]).expect("kb loads");
+        let read = |line: &str| {
+            let mut a = fa_ingest::parse_plain_line(line).expect("a text alert");
+            assert!(an.name_rule(&mut a), "rule recovered from {line}");
+            a
+        };
+        let a = read("Warning Sensitive file opened for reading by non-trusted program (user=root name=cmp command=cmp -s shadow.bak /etc/shadow file=/etc/shadow)");
+        assert_eq!(a.field("proc.name").as_deref(), Some("cmp"));
+        let a = read("Warning Shell history had been deleted or renamed (user=root type=openat command=bash fd.name=/root/.bash_history name=/root/.bash_history path=<NA> oldpath=<NA>)");
+        assert_eq!(
+            a.field("evt.arg.name").as_deref(),
+            Some("/root/.bash_history")
+        );
+        assert_eq!(a.field("proc.name"), None);
+        assert_eq!(a.field("evt.type").as_deref(), Some("openat"));
     }
 }

@@ -42,14 +42,14 @@ const MIXED_RULES: u64 = 0;
 /// rule is no earlier step either (the same activity repeating is not a progression).
 /// `chain_by[s]` is the hash of the rule that reached stage `s`'s length, or [`MIXED_RULES`].
 fn advance_chain_with_alert(
+    before: &[u8],
+    before_by: &[u64],
     chain: &mut [u8],
     chain_by: &mut [u64],
     scoring: &Scoring,
     slugs: &[String],
     rule: u64,
 ) {
-    let before = chain.to_vec();
-    let before_by = chain_by.to_vec();
     for slug in slugs {
         if let Some(s) = scoring.stage_of(slug) {
             let best_before = (0..s)
@@ -90,13 +90,19 @@ pub fn entity_of(alert: &Alert) -> String {
     format!("host:{}", alert.hostname.as_deref().unwrap_or("unknown"))
 }
 
-/// An observed alert's contribution to its incident, kept until its verdict is known.
-#[derive(Debug, Clone)]
+/// An observed alert's contribution to its incident, kept until its verdict is known. Its
+/// buffers are reused from alert to alert; a storm's repeats add no tactic and no rule, so
+/// they allocate nothing.
+#[derive(Debug, Clone, Default)]
 struct Pending {
+    /// Set by `observe`, cleared by `record`.
+    active: bool,
     chain: Vec<u8>,
     chain_by: Vec<u64>,
+    /// The alert's tactics the incident does not have yet.
     tactics: Vec<String>,
-    rule: String,
+    /// The alert's rule, if the incident does not count it yet.
+    rule: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +133,7 @@ pub struct Incident {
     /// Tactics and rule of the alert observed last, applied by `record` only when its verdict is
     /// not benign: a known-benign alert (a test tool, an agent doing its job) is no step of an
     /// intrusion, so it never advances the chain nor counts as another rule.
-    pending: Option<Pending>,
+    pending: Pending,
     seq: u64,
 }
 
@@ -230,7 +236,7 @@ impl IncidentTracker {
                 chain_by: vec![MIXED_RULES; stages],
                 max_score: f32::MIN,
                 all_benign: true,
-                pending: None,
+                pending: Pending::default(),
                 seq,
             }
         };
@@ -276,29 +282,38 @@ impl IncidentTracker {
         }
         // What the chain would be with this alert: its own verdict may take the escalation
         // into account; `record` keeps it only if the alert is not benign.
-        let mut chain = inc.chain.clone();
-        let mut chain_by = inc.chain_by.clone();
         let rule_hash = xxhash_rust::xxh3::xxh3_64(alert.rule.as_str().as_bytes()) | 1;
-        advance_chain_with_alert(&mut chain, &mut chain_by, scoring, tactic_slugs, rule_hash);
-        let progression = chain.iter().copied().max().unwrap_or(0);
+        let p = &mut inc.pending;
+        p.active = true;
+        p.chain.clear();
+        p.chain.extend_from_slice(&inc.chain);
+        p.chain_by.clear();
+        p.chain_by.extend_from_slice(&inc.chain_by);
+        advance_chain_with_alert(
+            &inc.chain,
+            &inc.chain_by,
+            &mut p.chain,
+            &mut p.chain_by,
+            scoring,
+            tactic_slugs,
+            rule_hash,
+        );
+        let progression = p.chain.iter().copied().max().unwrap_or(0);
+        p.tactics.clear();
+        for slug in tactic_slugs {
+            if !inc.tactics.contains(slug) && !p.tactics.contains(slug) {
+                p.tactics.push(slug.clone());
+            }
+        }
+        p.rule = (!inc.counted_rules.contains(alert.rule.as_str())).then(|| alert.rule.to_string());
         let tactics = if progression >= 2 {
             // Only an escalation message needs them.
             let mut t = inc.tactics.clone();
-            for slug in tactic_slugs {
-                if !t.contains(slug) {
-                    t.push(slug.clone());
-                }
-            }
+            t.extend(p.tactics.iter().cloned());
             t
         } else {
             Vec::new()
         };
-        inc.pending = Some(Pending {
-            chain,
-            chain_by,
-            tactics: tactic_slugs.to_vec(),
-            rule: alert.rule.to_string(),
-        });
         Observed {
             progression,
             tactics,
@@ -388,7 +403,7 @@ impl IncidentTracker {
                     .timeline
                     .iter()
                     .all(|e| e.verdict.is_none_or(|v| v == VerdictKind::Benign)),
-                pending: None,
+                pending: Pending::default(),
                 seq,
             },
         );
@@ -431,16 +446,13 @@ impl IncidentTracker {
         };
         inc.max_score = inc.max_score.max(verdict.score);
         inc.all_benign &= verdict.kind == VerdictKind::Benign;
-        if let Some(p) = inc.pending.take() {
-            if verdict.kind != VerdictKind::Benign {
-                for slug in p.tactics {
-                    if !inc.tactics.contains(&slug) {
-                        inc.tactics.push(slug);
-                    }
-                }
-                inc.chain = p.chain;
-                inc.chain_by = p.chain_by;
-                inc.counted_rules.insert(p.rule);
+        let p = &mut inc.pending;
+        if std::mem::take(&mut p.active) && verdict.kind != VerdictKind::Benign {
+            inc.tactics.append(&mut p.tactics);
+            std::mem::swap(&mut inc.chain, &mut p.chain);
+            std::mem::swap(&mut inc.chain_by, &mut p.chain_by);
+            if let Some(rule) = p.rule.take() {
+                inc.counted_rules.insert(rule);
             }
         }
         if let Some(&i) = inc.timeline_index.get(&fp) {

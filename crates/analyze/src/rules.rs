@@ -123,7 +123,8 @@ pub struct RuleBook {
     /// Upstream with the user's files on top; None without user files.
     merged: Option<Compiled>,
     user_files: Vec<String>,
-    cache: Mutex<HashMap<u64, Vec<RuleCheck>>>,
+    /// Shared, not cloned: every repeat of a cluster reads the same checks.
+    cache: Mutex<HashMap<u64, Arc<[RuleCheck]>>>,
     /// Conditions evaluated (cache misses), for tests and statistics.
     evaluations: AtomicU64,
 }
@@ -226,18 +227,18 @@ impl RuleBook {
     }
 
     /// [`RuleBook::check`], remembered by the alert's fingerprint.
-    pub fn check_cached(&self, fingerprint: u64, alert: &Alert) -> Vec<RuleCheck> {
+    pub fn check_cached(&self, fingerprint: u64, alert: &Alert) -> Arc<[RuleCheck]> {
         if let Ok(cache) = self.cache.lock() {
             if let Some(hit) = cache.get(&fingerprint) {
-                return hit.clone();
+                return Arc::clone(hit);
             }
         }
-        let checks = self.check(alert);
+        let checks: Arc<[RuleCheck]> = self.check(alert).into();
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(fingerprint, checks.clone());
+            cache.insert(fingerprint, Arc::clone(&checks));
         }
         checks
     }
@@ -245,9 +246,9 @@ impl RuleBook {
 
 impl crate::verdict::Context {
     /// A context holding only rule checks; the engine fills in the rest field by field.
-    pub fn with_rule_checks(rule_checks: Vec<RuleCheck>) -> Self {
+    pub fn with_rule_checks(rule_checks: impl Into<Arc<[RuleCheck]>>) -> Self {
         crate::verdict::Context {
-            rule_checks,
+            rule_checks: rule_checks.into(),
             ..Default::default()
         }
     }
@@ -354,6 +355,26 @@ impl AlertFields<'_> {
     }
 }
 
+/// Apply `f` to each known value (values it maps to None are dropped).
+fn map_known(l: Lookup, f: impl Fn(&str) -> Option<String>) -> Lookup {
+    match l {
+        Lookup::Known(v) => Lookup::Known(v.iter().filter_map(|x| f(x)).collect()),
+        Lookup::Partial(v) => Lookup::Partial(v.iter().filter_map(|x| f(x)).collect()),
+        Lookup::Unknown => Lookup::Unknown,
+    }
+}
+
+/// `registry:5000/team/app:1.2@sha256:...` -> `registry:5000/team/app`: the tag is a `:` after
+/// the last `/` (a registry's port comes before it).
+pub fn repository(image: &str) -> String {
+    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    match no_digest[last_slash..].find(':') {
+        Some(i) => no_digest[..last_slash + i].to_string(),
+        None => no_digest.to_string(),
+    }
+}
+
 impl FieldSource for AlertFields<'_> {
     fn field(&self, name: &str, arg: Option<&str>) -> Lookup {
         match (name, arg) {
@@ -389,6 +410,40 @@ impl FieldSource for AlertFields<'_> {
                 Lookup::Unknown => self.first_word("proc.cmdline"),
                 l => l,
             },
+            // Fields Falco derives from others: an alert that prints `fd.name` names its
+            // directory too (upstream macros such as `ufw_writing_conf` test fd.directory).
+            ("fd.directory", None) => match self.raw("fd.directory") {
+                Lookup::Unknown => map_known(self.raw("fd.name"), |v| {
+                    v.rsplit_once('/').map(|(d, _)| {
+                        if d.is_empty() {
+                            "/".to_string()
+                        } else {
+                            d.to_string()
+                        }
+                    })
+                }),
+                l => l,
+            },
+            ("fd.filename", None) => match self.raw("fd.filename") {
+                Lookup::Unknown => map_known(self.raw("fd.name"), |v| {
+                    v.rsplit_once('/').map(|(_, f)| f.to_string())
+                }),
+                l => l,
+            },
+            // A repository is an image reference without its tag or digest; text outputs often
+            // print `image=registry/name:tag` under the repository's key.
+            ("container.image.repository", None) => match self.raw("container.image.repository") {
+                Lookup::Unknown => map_known(self.raw("container.image"), |v| Some(repository(v))),
+                l => map_known(l, |v| Some(repository(v))),
+            },
+            ("ka.req.pod.containers.image.repository", None) => {
+                match self.raw("ka.req.pod.containers.image.repository") {
+                    Lookup::Unknown => map_known(self.raw("ka.req.pod.containers.image"), |v| {
+                        Some(repository(v))
+                    }),
+                    l => map_known(l, |v| Some(repository(v))),
+                }
+            }
             (_, Some(a)) => {
                 let l = self.raw(&format!("{name}[{a}]"));
                 // `evt.arg.flags` and `evt.arg[flags]` are the same field.
@@ -446,6 +501,38 @@ mod tests {
             .excluded_by
             .iter()
             .any(|e| e.kind == ExclusionKind::List && e.name == "falco_privileged_images"));
+    }
+
+    /// Falco derives fd.directory from fd.name, and a repository is the image without its tag:
+    /// an alert that prints only fd.name, or `image=name:tag`, still meets upstream's macros.
+    #[test]
+    fn derived_fields_reach_upstream_allow_lists() {
+        let a = alert(
+            r#"{"rule":"Write below etc","priority":"Error","output_fields":{
+                "proc.name":"ufw","proc.cmdline":"ufw /usr/sbin/ufw disable",
+                "fd.name":"/etc/ufw/ufw.conf","user.name":"root"}}"#,
+        );
+        let c = &RuleBook::builtin().check(&a)[0];
+        assert_eq!(c.fires, Tri::False, "{c:?}");
+        assert_eq!(c.excluded_by[0].name, "ufw_writing_conf", "{c:?}");
+        let p = alert(
+            r#"{"rule":"Create Privileged Pod","priority":"Warning","output_fields":{
+                "ka.user.name":"system:serviceaccount:kube-system:daemon-set-controller",
+                "ka.req.pod.containers.image":"docker.io/falcosecurity/falco:0.24.0"}}"#,
+        );
+        let c = &RuleBook::builtin().check(&p)[0];
+        assert_eq!(c.fires, Tri::False, "{c:?}");
+        assert!(
+            c.excluded_by
+                .iter()
+                .any(|e| e.name == "k8s_audit_privileged_images"),
+            "{c:?}"
+        );
+        assert_eq!(
+            repository("registry:5000/a/b:1.2@sha256:ff"),
+            "registry:5000/a/b"
+        );
+        assert_eq!(repository("alpine"), "alpine");
     }
 
     #[test]
@@ -563,7 +650,8 @@ mod tests {
         // A different alert under the same fingerprint gets the remembered result.
         let b = alert(r#"{"rule":"Launch Privileged Container","priority":"Info"}"#);
         assert_eq!(book.check_cached(7, &b), first);
-        assert_ne!(book.check(&b), first);
+        assert!(Arc::ptr_eq(&book.check_cached(7, &b), &first));
+        assert_ne!(book.check(&b)[..], first[..]);
     }
 
     #[test]

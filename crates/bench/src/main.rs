@@ -27,11 +27,26 @@ fn main() -> Result<()> {
             &args[1],
             args.iter().any(|a| a == "--summary"),
             args.iter().any(|a| a == "--every-alert"),
+            args.iter().find_map(|a| a.strip_prefix("--out=")),
         ),
         _ => bail!(
-            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] | compare FILE [--rounds=N]"
+            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] [--out=FILE] | compare FILE [--rounds=N]"
         ),
     }
+}
+
+/// CPU time this thread has run, in seconds (Linux schedstat, nanoseconds): on a shared machine
+/// the wall-clock time of a run includes the time others held the core; this does not.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .map(|ns| ns as f64 / 1e9)
+        .unwrap_or(f64::NAN)
 }
 
 /// Peak resident set size of this process, in MiB (Linux VmHWM).
@@ -104,7 +119,7 @@ fn time_parse(path: &str) -> Result<(u64, f64)> {
 
 /// (b): the default `analyze --format json` path (one report per cluster, incidents), timed.
 fn time_analyze(path: &str) -> Result<(u64, f64)> {
-    let run = run_analyze(path, false, false)?;
+    let run = run_analyze(path, false, false, None)?;
     Ok((run.alerts, run.seconds))
 }
 
@@ -119,6 +134,8 @@ struct Run {
     alerts: u64,
     rejected: u64,
     seconds: f64,
+    /// CPU time of the timed part (this thread).
+    cpu_seconds: f64,
     reports: u64,
     output_bytes: u64,
     clusters: u64,
@@ -127,7 +144,12 @@ struct Run {
 /// The pipeline from file to a counting JSON sink: reports as the engine emits them, then the
 /// clusters' reports and incidents (or the storm summary). Loading the knowledge base is not
 /// timed.
-fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
+/// `out`: also write the reports there (to compare two builds' output, not for timing).
+fn run_analyze(path: &str, summary: bool, every_alert: bool, out: Option<&str>) -> Result<Run> {
+    let copy = out
+        .map(std::fs::File::create)
+        .transpose()
+        .context("--out file")?;
     let analyzer = Analyzer::load(&[])?;
     let cfg = EngineConfig {
         every_alert,
@@ -136,11 +158,12 @@ fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
     };
     let mut engine = Engine::new(analyzer, cfg);
     let mut sink = StreamSink::new(
-        BufWriter::with_capacity(256 * 1024, CountingSink(0)),
+        BufWriter::with_capacity(256 * 1024, CountingSink(0, copy)),
         Format::Json,
     );
     let input = fa_ingest::open_input(path)?;
     let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
     let mut rejected = 0u64;
     for item in input.into_alerts() {
         match item {
@@ -166,19 +189,21 @@ fn run_analyze(path: &str, summary: bool, every_alert: bool) -> Result<Run> {
     sink.finish()?;
     let reports = sink.written();
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu_seconds() - cpu_start;
     let output_bytes = sink.into_inner().into_inner().map(|c| c.0).unwrap_or(0);
     Ok(Run {
         alerts: done.stats.alerts,
         rejected,
         seconds,
+        cpu_seconds,
         reports,
         output_bytes,
         clusters: done.summary.clusters,
     })
 }
 
-fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
-    let run = run_analyze(path, summary, every_alert)?;
+fn analyze(path: &str, summary: bool, every_alert: bool, out: Option<&str>) -> Result<()> {
+    let run = run_analyze(path, summary, every_alert, out)?;
     report(
         if summary {
             "analyze_summary"
@@ -189,20 +214,26 @@ fn analyze(path: &str, summary: bool, every_alert: bool) -> Result<()> {
         },
         run.alerts,
         run.seconds,
-        serde_json::json!({"rejected": run.rejected, "reports": run.reports, "output_mib": (run.output_bytes as f64 / 1048576.0).round(), "clusters": run.clusters}),
+        serde_json::json!({"cpu_seconds": (run.cpu_seconds * 1000.0).round() / 1000.0, "alerts_per_cpu_sec": (run.alerts as f64 / run.cpu_seconds).round(), "rejected": run.rejected, "reports": run.reports, "output_mib": (run.output_bytes as f64 / 1048576.0).round(), "clusters": run.clusters}),
     );
     Ok(())
 }
 
-/// Discards output but counts it.
-struct CountingSink(u64);
+/// Counts output, and discards it unless a file to keep it in is given.
+struct CountingSink(u64, Option<std::fs::File>);
 impl Write for CountingSink {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = &mut self.1 {
+            f.write_all(b)?;
+        }
         self.0 += b.len() as u64;
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        match &mut self.1 {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
     }
 }
 

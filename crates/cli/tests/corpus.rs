@@ -259,7 +259,10 @@ fn evaluate() -> Outcome {
             }
         }
         for (i, (n, a, label)) in read.iter().enumerate() {
-            let key = (entity_of(a), fingerprint(a).to_string());
+            // The engine fingerprints a text alert after naming its rule: key it the same way.
+            let mut named = a.clone();
+            analyzer.name_rule(&mut named);
+            let key = (entity_of(&named), fingerprint(&named).to_string());
             let got = own[i].max(incident_of.get(&key).copied().unwrap_or(own[i]));
             out.stream.add(*label, got);
             if got != *label || alone[i] != *label {
@@ -353,8 +356,7 @@ fn verdicts_on_the_labelled_corpus() {
         share(o.alone.get(Label::Malicious, Label::Malicious), attacks),
         share(o.stream.get(Label::Malicious, Label::Malicious), attacks),
     );
-    // What holds today is guarded here. The recall goals not met yet are printed above and kept
-    // in BENCHMARKS.md; the floors below are today's figures, so a change that loses ground fails.
+    // The goals, asserted: a change that loses ground below them fails.
     assert!(
         o.rejected.is_empty(),
         "every line is read: {:?}",
@@ -372,15 +374,15 @@ fn verdicts_on_the_labelled_corpus() {
         );
     }
     assert!(
-        share(o.alone.get(Label::Benign, Label::Benign), benign) >= 0.38,
-        "benign recall fell below today's 0.39"
+        share(o.alone.get(Label::Benign, Label::Benign), benign) >= 0.70,
+        "benign recall fell below the goal of 0.70"
     );
     assert!(
-        share(o.alone.get(Label::Malicious, Label::Malicious), attacks) >= 0.45,
-        "attacks called malicious one by one fell below today's 0.47"
+        share(o.alone.get(Label::Malicious, Label::Malicious), attacks) >= 0.50,
+        "attacks called malicious one by one fell below the goal of 0.50"
     );
     assert!(
-        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.67,
-        "attacks called malicious as a stream fell below today's 0.69"
+        share(o.stream.get(Label::Malicious, Label::Malicious), attacks) >= 0.80,
+        "attacks called malicious as a stream fell below the goal of 0.80"
     );
 }

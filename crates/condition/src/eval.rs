@@ -191,6 +191,14 @@ fn eval(n: &Node, fs: &dyn FieldSource, neg: bool) -> Res {
         }
         Node::Macro(m) => match eval(&m.body, fs, neg) {
             (Tri::Unknown, _, _) => (Tri::Unknown, Vec::new(), None),
+            // A negated allow-list macro or exception inside a positive macro (`not
+            // ufw_writing_conf` inside `write_etc_common`) decided it: that inner construct is
+            // the exclusion, so it stays outermost with its own polarity.
+            (v, why, Some(true))
+                if !neg && why.first().is_some_and(|s| s.kind != StepKind::Comparison) =>
+            {
+                (v, why, Some(true))
+            }
             (v, why, _) => (v, wrap(StepKind::Macro, &m.name, why), Some(neg)),
         },
         Node::Exception { name, body } => match eval(body, fs, neg) {

@@ -508,3 +508,31 @@ fn an_inline_negated_list_in_the_rule_is_an_allow_list() {
     assert_eq!(tty.value, Tri::False);
     assert!(!tty.excluded, "{tty:?}");
 }
+
+/// Upstream nests allow-lists in shared macros: `write_etc_common` holds `and not
+/// ufw_writing_conf`. The inner negated macro is the exclusion; a negated comparison inside a
+/// positive macro (`proc_name_exists`) stays scope, not an allow-list.
+#[test]
+fn a_negated_macro_inside_a_positive_macro_is_an_allow_list() {
+    let s = set(concat!(
+        "- macro: ufw_writing_conf\n  condition: (proc.name=ufw and fd.directory=/etc/ufw)\n",
+        "- macro: proc_name_exists\n  condition: not proc.name in (\"<NA>\", \"\")\n",
+        "- macro: write_etc_common\n  condition: fd.name startswith /etc and proc_name_exists and not ufw_writing_conf\n",
+    ));
+    let out = |f: &[(&str, &str)]| {
+        compile_condition(&s, "write_etc_common")
+            .unwrap()
+            .evaluate(&MapFields::new(f.iter().copied()))
+    };
+    let ufw = out(&[
+        ("proc.name", "ufw"),
+        ("fd.name", "/etc/ufw/ufw.conf"),
+        ("fd.directory", "/etc/ufw"),
+    ]);
+    assert_eq!(ufw.value, Tri::False);
+    assert!(ufw.excluded, "{ufw:?}");
+    assert_eq!(ufw.because[0].name, "ufw_writing_conf");
+    let unnamed = out(&[("proc.name", "<NA>"), ("fd.name", "/etc/x")]);
+    assert_eq!(unnamed.value, Tri::False);
+    assert!(!unnamed.excluded, "{unnamed:?}");
+}

@@ -389,7 +389,35 @@ pub(crate) fn extract_fields(msg: &str) -> FieldMap {
             fields.insert(field, typed(value, kind));
         }
     }
+    split_image_tag(&mut fields);
     fields
+}
+
+/// Text outputs print `image=%container.image` (`alpine:latest`) under the key that stands for
+/// the repository: keep the repository (what rules and allow-lists compare) and move the tag to
+/// `container.image.tag` unless the alert prints that too.
+fn split_image_tag(fields: &mut FieldMap) {
+    let Some(Value::String(image)) = fields.get("container.image.repository") else {
+        return;
+    };
+    let no_digest = image.split_once('@').map_or(image.as_str(), |(r, _)| r);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    let (repo, tag) = match no_digest[last_slash..].find(':') {
+        Some(colon) => (
+            no_digest[..last_slash + colon].to_string(),
+            no_digest[last_slash + colon + 1..].to_string(),
+        ),
+        None if no_digest.len() < image.len() => (no_digest.to_string(), String::new()),
+        None => return,
+    };
+    if !fields.contains_key("container.image") {
+        let full = Value::String(image.clone());
+        fields.insert("container.image".into(), full);
+    }
+    if !fields.contains_key("container.image.tag") && !tag.is_empty() {
+        fields.insert("container.image.tag".into(), Value::String(tag));
+    }
+    fields.insert("container.image.repository".into(), Value::String(repo));
 }
 
 /// `container=` is Falco's `%container.info` (`container=<id>` since 2017) or, in 2016's
@@ -472,6 +500,31 @@ mod tests {
         assert_eq!(f["evt.arg.flags"], json!("EXE_WRITABLE|EXE_LOWER_LAYER"));
         assert_eq!(f["k8s.pod.name"], Value::Null);
         assert_eq!(f["user.name"], json!("root"));
+    }
+
+    #[test]
+    fn an_image_with_a_tag_keeps_the_repository_under_its_key() {
+        let f = extract_fields(
+            "Privileged container started (user=root image=k8s.gcr.io/pause:3.6 container=b2dc3b248703)",
+        );
+        assert_eq!(f["container.image.repository"], json!("k8s.gcr.io/pause"));
+        assert_eq!(f["container.image.tag"], json!("3.6"));
+        assert_eq!(f["container.image"], json!("k8s.gcr.io/pause:3.6"));
+        // A registry's port is not a tag; a digest is dropped from the repository.
+        let f = extract_fields("x (image=localhost:5000/team/app@sha256:abcd user=root)");
+        assert_eq!(
+            f["container.image.repository"],
+            json!("localhost:5000/team/app")
+        );
+        assert!(!f.contains_key("container.image.tag"));
+        let f = extract_fields("x (image=ubuntu user=root)");
+        assert_eq!(f["container.image.repository"], json!("ubuntu"));
+        // Old rules printed `cmdline=%proc.cmdline` and `cur_uid=%user.uid`.
+        let f = extract_fields(
+            "Shell spawned (user=root shell=sh parent=logrotate cmdline=sh -c x cur_uid=0)",
+        );
+        assert_eq!(f["proc.cmdline"], json!("sh -c x"));
+        assert_eq!(f["user.uid"], json!(0));
     }
 
     #[test]

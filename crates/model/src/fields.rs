@@ -25,7 +25,9 @@ impl PartialEq for FieldMap {
     }
 }
 
-fn name_hash(name: &str) -> u64 {
+/// The hash `FieldMap` keeps beside each name (for callers that test names against a set of
+/// their own by the same hash, see [`FieldMap::iter_hashed`]).
+pub fn name_hash(name: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(name.as_bytes())
 }
 
@@ -95,6 +97,14 @@ impl FieldMap {
     /// Fields in name order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &Value)> + ExactSizeIterator {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Fields in name order, each with its name's [`name_hash`].
+    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, &String, &Value)> {
+        self.hashes
+            .iter()
+            .zip(self.entries.iter())
+            .map(|(h, (k, v))| (*h, k, v))
     }
 
     /// The fields whose names start with `prefix`, in name order.

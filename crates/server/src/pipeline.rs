@@ -34,7 +34,8 @@ use crate::metrics::{Metrics, OutcomeLabel, PrioritySource, SinkOutcome, Verdict
 use fa_analyze::engine::{activity, Analyzer};
 use fa_analyze::fingerprint::{fingerprint, Fingerprint};
 use fa_analyze::incident::{entity_of, incident_report, Incident, IncidentTracker};
-use fa_analyze::verdict::Context;
+use fa_analyze::memory::StreamMemory;
+use fa_analyze::verdict::{Context, Prevalence, PrevalenceEntry};
 use fa_model::{Alert, Report, VerdictKind};
 use fa_sinks::notify::{Notification, NotificationKind, Notifier};
 use fa_store::{
@@ -207,6 +208,9 @@ pub fn writer_loop(
     cfg: WriterConfig,
 ) {
     let mut retention_pending = false;
+    // The alert search index is filled while there is nothing to store (fa-store
+    // `index_pending`), so a storm is stored first and indexed after.
+    let mut index_pending = true;
     let mut stopping = false;
     loop {
         let first = match rx.try_recv() {
@@ -219,6 +223,11 @@ pub fn writer_loop(
                 }
                 if stopping {
                     break;
+                }
+                // Not in a storm: the alerts waiting to be stored come first.
+                if index_pending && shared.queue_depth() < SEARCH_INDEX_MAX_QUEUE {
+                    index_pending = index_search(store.as_mut(), &shared);
+                    continue;
                 }
                 match rx.blocking_recv() {
                     Some(c) => c,
@@ -277,7 +286,10 @@ pub fn writer_loop(
                 .analysis_commit_seconds
                 .observe(t.elapsed().as_secs_f64());
             match result {
-                Ok(_) => break,
+                Ok(_) => {
+                    index_pending = true;
+                    break;
+                }
                 Err(e) => {
                     shared.metrics.store_errors.inc();
                     tracing::error!(error = %e, analyses = batch.analyses.len(), retry_in = ?backoff, "store write failed; the alerts stay in the journal");
@@ -319,6 +331,25 @@ fn alerts_in(c: &WriteCmd) -> usize {
     match c {
         WriteCmd::Analyses { analyses, .. } => analyses.len().max(1),
         _ => 1,
+    }
+}
+
+/// Alerts indexed for search per call: a chunk takes tens of milliseconds, the longest the
+/// next batch waits for it.
+const SEARCH_INDEX_CHUNK: usize = 1000;
+/// Search indexing waits while more alerts than this wait to be stored (a storm); a search
+/// reads the alerts not indexed yet.
+const SEARCH_INDEX_MAX_QUEUE: usize = 1000;
+
+/// One chunk of search indexing; true when more may remain.
+fn index_search(store: &mut dyn Store, shared: &Shared) -> bool {
+    match store.index_pending(SEARCH_INDEX_CHUNK) {
+        Ok(n) => n > 0,
+        Err(e) => {
+            shared.metrics.store_errors.inc();
+            tracing::warn!(error = %e, "indexing alerts for search failed; will try after the next write");
+            false
+        }
     }
 }
 
@@ -378,9 +409,18 @@ pub struct Correlator {
     narration: Option<mpsc::Sender<NarrationJob>>,
     pending_narrations: Vec<NarrationJob>,
     cfg: AnalysisConfig,
+    /// Attack evidence and downloads seen earlier, as `analyze` keeps them.
+    memory: StreamMemory,
+    /// Each activity's history: taken up from the store on first sight (days of alerts, other
+    /// replicas' and earlier runs' too), then counted here.
+    prevalence: HashMap<Fingerprint, PrevalenceEntry>,
+    /// The oldest stored alert's time, read at start: since when the store has been watching.
+    observed_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 const MAX_CACHED_CLUSTERS: usize = 500_000;
+/// Activities whose history is kept in memory at most (re-read from the store after).
+const MAX_CACHED_PREVALENCE: usize = 100_000;
 
 impl Correlator {
     pub fn new(
@@ -389,8 +429,15 @@ impl Correlator {
         notifier: Option<(Arc<Notifier>, mpsc::Sender<Notification>)>,
         cfg: AnalysisConfig,
     ) -> Self {
+        let observed_since = reader.first_alert_time().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the oldest stored alert: prevalence starts now");
+            None
+        });
         Correlator {
             tracker: IncidentTracker::new(cfg.window, cfg.max_open_incidents, 1),
+            memory: StreamMemory::new(cfg.window),
+            prevalence: HashMap::new(),
+            observed_since,
             analyzer,
             clusters: HashMap::new(),
             reader,
@@ -497,6 +544,37 @@ impl Correlator {
         stored
     }
 
+    /// The activity's record, this alert counted: from the store on first sight.
+    fn prevalence_of(&mut self, fp: Fingerprint, alert: &Alert) -> Prevalence {
+        if !self.prevalence.contains_key(&fp) {
+            if self.prevalence.len() >= MAX_CACHED_PREVALENCE {
+                self.prevalence.clear();
+            }
+            let seeded = match self.reader.activity_history(&fp.to_string()) {
+                Ok(Some(h)) => PrevalenceEntry::from_history(
+                    h.count,
+                    h.first_seen,
+                    h.last_seen,
+                    &h.hosts,
+                    h.verdict == VerdictKind::Malicious,
+                ),
+                Ok(None) => PrevalenceEntry::default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading an activity's history");
+                    PrevalenceEntry::default()
+                }
+            };
+            self.prevalence.insert(fp, seeded);
+        }
+        if let Some(t) = alert.time {
+            self.observed_since = Some(self.observed_since.map_or(t, |s| s.min(t)));
+        }
+        let since = self.observed_since;
+        let entry = self.prevalence.entry(fp).or_default();
+        entry.observe(alert);
+        entry.view(since)
+    }
+
     fn link(&self, uuid: &str) -> Option<String> {
         self.cfg.public_url.as_deref().map(|u| {
             format!(
@@ -531,6 +609,7 @@ impl Correlator {
         }
         let (seen, worst_before) = self.cluster_state(fp);
         let count = seen + 1;
+        let prevalence = self.prevalence_of(fp, alert);
 
         let a = &self.analyzer;
         let rule = a.rule_for(alert);
@@ -542,15 +621,34 @@ impl Correlator {
                 observed.tactics.join(" -> ")
             )
         });
-        let verdict = a.verdict(
+        let escalated = escalation.is_some();
+        let recalled = self.memory.recall(alert, &entity);
+        // The same context `analyze` judges with: the rule's own conditions (upstream and
+        // --rules), prevalence, attack evidence nearby and downloads run.
+        let judged = fa_analyze::verdict::judge_with(
+            &a.kb,
+            &a.scoring,
             alert,
             rule,
             &Context {
                 cluster_count: count,
                 escalating_incident: escalation,
-                ..Default::default()
+                rule_checks: a.rules.check_cached(fp.0, alert),
+                prevalence: Some(prevalence),
+                entity_attack_evidence: recalled.entity_attack_evidence,
+                runs_download: recalled.runs_download,
             },
+            true,
         );
+        if escalated || judged.attack_evidence.is_some() {
+            if let Some(p) = self.prevalence.get_mut(&fp) {
+                p.mark_escalated();
+            }
+        }
+        if let Some(what) = &judged.attack_evidence {
+            self.memory.remember_attack(alert, &entity, what);
+        }
+        let verdict = judged.verdict;
         // A report is stored for a cluster's first alert and for any alert that makes its
         // cluster's verdict worse; the other repeats' reports are rebuilt on demand from the
         // stored alert and verdict. Storing every repeat's report would multiply the bytes

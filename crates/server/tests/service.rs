@@ -572,6 +572,37 @@ async fn accepts_every_shape_falco_and_falcosidekick_send_and_gzip() {
     s.stop().await;
 }
 
+/// Once the alerts are stored, the store writer, having nothing else to do, indexes them for
+/// the console's search.
+#[tokio::test]
+async fn the_store_writer_indexes_stored_alerts_for_search_when_idle() {
+    let s = Svc::start(|_| {}).await;
+    for i in 0..5 {
+        let a = alert(
+            &format!("ix-{i}"),
+            "Terminal shell in container",
+            "Notice",
+            "abc123",
+        );
+        assert_eq!(s.post("/", a).await.status(), 200);
+    }
+    s.settle().await;
+    let dir = s.dir.path().to_path_buf();
+    let store = db(&dir);
+    let last = store.max_alert_id().unwrap();
+    assert!(last > 0);
+    // Indexing follows the write it comes after: wait for it, at most 30 s.
+    let mut indexed = 0;
+    for _ in 0..300 {
+        indexed = store.search_indexed_upto().unwrap();
+        if indexed >= last {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(indexed, last);
+}
+
 #[tokio::test]
 async fn alerts_are_analysed_and_served_with_reports_clusters_and_incidents() {
     let s = Svc::start(|_| {}).await;
@@ -1014,5 +1045,115 @@ async fn malicious_alerts_are_sent_to_the_webhook_with_a_link() {
         "https://fa.example/api/v1/alerts/n-crit-0?format=html"
     );
     assert_eq!(n["location"], "container:x2");
+    s.stop().await;
+}
+
+/// An inventory agent's routine call home, from container `c` on host `h` at `time`.
+fn agent_call(uuid: &str, h: u32, c: u32, time: &str) -> String {
+    serde_json::json!({
+        "uuid": uuid, "time": time, "rule": "Unexpected outbound connection destination",
+        "priority": "Notice", "source": "syscall", "hostname": format!("node-{h}"),
+        "output": "Disallowed outbound connection destination",
+        "output_fields": {
+            "container.id": format!("a1b2c3d4e5{c:02}"),
+            "container.image.repository": "registry.example.com/ops/inventory-agent",
+            "container.image.tag": "3.1.0", "proc.name": "inventory-agent",
+            "proc.exepath": "/usr/bin/inventory-agent", "proc.cmdline": "inventory-agent --sync",
+            "fd.name": "10.0.0.5:41000->10.96.0.1:443", "k8s.ns.name": "ops", "user.uid": 1000,
+            "proc.tty": 0
+        }
+    })
+    .to_string()
+}
+
+fn reason_texts(alert: &serde_json::Value) -> Vec<String> {
+    alert["report"]["verdict"]["reasons"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r["text"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Prevalence over days comes from the store: after a restart, one more alert of an activity
+/// the store saw on six hosts over three days is judged routine, which the alert alone is not.
+#[tokio::test]
+async fn serve_reads_an_activitys_prevalence_from_the_store_across_a_restart() {
+    let s = Svc::start(|_| {}).await;
+    for i in 0..12u32 {
+        let t = format!("2026-03-{:02}T{:02}:00:00Z", 1 + i / 4, i % 24);
+        let r = s
+            .post("/", agent_call(&format!("p{i}"), i % 6, i, &t))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    s.settle().await;
+    let dir = s.stop().await;
+
+    let s = Svc::start_in(dir, |_| {}).await;
+    let r = s
+        .post("/", agent_call("p-after", 7, 40, "2026-03-04T12:00:00Z"))
+        .await;
+    assert_eq!(r.status(), 200);
+    s.settle().await;
+    let a = s.get_json("/api/v1/alerts/p-after").await;
+    let reasons = reason_texts(&a);
+    assert!(
+        reasons.iter().any(|t| t.starts_with("routine")),
+        "the stored history should make it routine: {a}"
+    );
+    s.stop().await;
+
+    // The same alert in a fresh store has no history: not routine.
+    let fresh = Svc::start(|_| {}).await;
+    let r = fresh
+        .post("/", agent_call("p-alone", 7, 40, "2026-03-04T12:00:00Z"))
+        .await;
+    assert_eq!(r.status(), 200);
+    fresh.settle().await;
+    let a = fresh.get_json("/api/v1/alerts/p-alone").await;
+    assert!(
+        !reason_texts(&a).iter().any(|t| t.starts_with("routine")),
+        "{a}"
+    );
+    fresh.stop().await;
+}
+
+/// `serve` judges with the user's rules files: an exception in their local rules is named in
+/// the verdict, as `analyze --rules` names it.
+#[tokio::test]
+async fn serve_judges_with_the_users_rules_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("falco_rules.local.yaml");
+    std::fs::write(
+        &rules,
+        r#"
+- rule: Terminal shell in container
+  exceptions:
+    - name: our_debug_image
+      fields: [container.image.repository]
+      values: [[docker.io/library/nginx]]
+  override:
+    exceptions: append
+"#,
+    )
+    .unwrap();
+    let s = Svc::start(|c| c.analysis.rules_files = vec![rules.clone()]).await;
+    // `kubectl exec -it` into the container: the shell's parent is runc.
+    let exec = alert("r-0", "Terminal shell in container", "Notice", "abc123")
+        .replace(r#""proc.pname":"nginx""#, r#""proc.pname":"runc""#);
+    assert!(exec.contains("runc"), "{exec}");
+    let r = s.post("/", exec).await;
+    assert_eq!(r.status(), 200);
+    s.settle().await;
+    let a = s.get_json("/api/v1/alerts/r-0").await;
+    assert!(
+        reason_texts(&a)
+            .iter()
+            .any(|t| t.contains("falco_rules.local.yaml") && t.contains("our_debug_image")),
+        "{a}"
+    );
     s.stop().await;
 }

@@ -3,8 +3,9 @@
 //! service writes them), then runs each list query of the console (first page and a deep page,
 //! with and without filters) and prints p50/p95/max over the runs.
 //!
-//! `cargo run -p fa-store --example console_bench -- [ALERTS] [RUNS] [DB]`
-//! (the store is built once in DB, default a temporary file, and reused when it exists).
+//! `cargo run --release -p fa-store --example console_bench -- [ALERTS] [RUNS] [DB]`
+//! (the store is built once in DB, default a temporary file, and reused when it holds alerts;
+//! DB may be a `postgres://` URL).
 
 use fa_model::{Priority, VerdictKind};
 use fa_store::*;
@@ -29,7 +30,7 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn fill(s: &mut SqliteStore, n: u64, now: Nanos) -> Result<(), StoreError> {
+fn fill(s: &mut dyn Store, n: u64, now: Nanos) -> Result<(), StoreError> {
     let batch = 5000u64;
     let span = 7 * 24 * 3600 * 1_000_000_000i64;
     let mut id = 0u64;
@@ -134,21 +135,48 @@ fn main() -> Result<(), StoreError> {
         .unwrap_or(1_000_000);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50);
     let tmp = tempfile::tempdir()?;
-    let path = args
+    let db = args
         .get(3)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().join("bench.db"));
+        .cloned()
+        .unwrap_or_else(|| tmp.path().join("bench.db").display().to_string());
     let now = to_nanos(chrono::Utc::now());
     let opts = SqliteOptions::default();
-    let fresh = !path.exists();
-    let mut s = SqliteStore::open(&path, &opts)?;
-    if fresh {
+    // A `postgres://` URL measures the PostgreSQL store instead (filled when it is empty).
+    let pg = match DbLocation::parse(&db) {
+        Ok(DbLocation::Postgres(url)) => Some(url),
+        _ => None,
+    };
+    let path = std::path::PathBuf::from(&db);
+    let mut s: Box<dyn Store> = match &pg {
+        Some(url) => Box::new(PgStore::open(url, &PgOptions::default())?),
+        None => Box::new(SqliteStore::open(&path, &opts)?),
+    };
+    if s.stats()?.alerts == 0 {
         let t = Instant::now();
-        fill(&mut s, n, now)?;
+        fill(s.as_mut(), n, now)?;
         eprintln!("filled {n} alerts in {:.1} s", t.elapsed().as_secs_f64());
     }
+    // What the service's store writer does while idle: index the alerts for search.
+    let t = Instant::now();
+    let mut indexed = 0;
+    loop {
+        let k = s.index_pending(1000)?;
+        if k == 0 {
+            break;
+        }
+        indexed += k;
+    }
+    if indexed > 0 {
+        eprintln!(
+            "indexed {indexed} alerts for search in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     drop(s);
-    let r = SqliteStore::open_reader(&path, &opts)?;
+    let r: Box<dyn Store> = match &pg {
+        Some(url) => Box::new(PgStore::open_reader(url, &PgOptions::default())?),
+        None => Box::new(SqliteStore::open_reader(&path, &opts)?),
+    };
     let st = r.stats()?;
     println!(
         "store: {} alerts, {} clusters, {} incidents; {runs} runs each",
@@ -177,6 +205,8 @@ fn main() -> Result<(), StoreError> {
         }
         c
     };
+    // The command line of one alert half-way through the store: a search with one match.
+    let rare = format!("echo {:x}", mix(n / 2) >> 12);
     let day = 24 * 3600 * 1_000_000_000i64;
     type Case<'a> = (&'a str, Box<dyn FnMut() -> Result<usize, StoreError> + 'a>);
     let cases: Vec<Case<'_>> = vec![
@@ -318,6 +348,90 @@ fn main() -> Result<(), StoreError> {
                         .items
                         .len(),
                 )
+            }),
+        ),
+        (
+            "alerts, namespace=ns-3",
+            Box::new(|| {
+                Ok(r.list_alerts(
+                    &AlertFilter {
+                        namespace: Some("ns-3".into()),
+                        ..Default::default()
+                    },
+                    &page(None),
+                )?
+                .items
+                .len())
+            }),
+        ),
+        (
+            "alerts, host=node-7 + verdict=malicious",
+            Box::new(|| {
+                Ok(r.list_alerts(
+                    &AlertFilter {
+                        hostname: Some("node-7".into()),
+                        verdict: Some(VerdictKind::Malicious),
+                        ..Default::default()
+                    },
+                    &page(None),
+                )?
+                .items
+                .len())
+            }),
+        ),
+        (
+            "alerts, search, rare text (one match)",
+            Box::new(|| {
+                Ok(
+                    r.search_alerts(&AlertFilter::default(), &rare, &page(None), 20_000)?
+                        .items
+                        .len(),
+                )
+            }),
+        ),
+        (
+            "alerts, search + rule + verdict",
+            Box::new(|| {
+                Ok(r.search_alerts(
+                    &AlertFilter {
+                        rule: Some("Clear Log Activities".into()),
+                        verdict: Some(VerdictKind::Malicious),
+                        ..Default::default()
+                    },
+                    "bash -c",
+                    &page(None),
+                    20_000,
+                )?
+                .items
+                .len())
+            }),
+        ),
+        (
+            "incidents, host=node-7",
+            Box::new(|| {
+                Ok(r.console_incidents(
+                    &IncidentQuery {
+                        hostname: Some("node-7".into()),
+                        ..Default::default()
+                    },
+                    &page(None),
+                )?
+                .items
+                .len())
+            }),
+        ),
+        (
+            "incidents, rule=Clear Log Activities",
+            Box::new(|| {
+                Ok(r.console_incidents(
+                    &IncidentQuery {
+                        rule: Some("Clear Log Activities".into()),
+                        ..Default::default()
+                    },
+                    &page(None),
+                )?
+                .items
+                .len())
             }),
         ),
         (

@@ -13,6 +13,7 @@ pub mod journal;
 mod location;
 mod packed;
 mod postgres;
+mod rollup;
 mod sqlite;
 mod types;
 
@@ -22,6 +23,8 @@ pub use location::{redact, DbLocation, LocationError, PgUrl};
 pub use postgres::{PgOptions, PgStore, ID_BLOCK_BITS, PG_MIGRATIONS};
 pub use sqlite::{text_key, SqliteOptions, SqliteStore, Synchronous, MIGRATIONS};
 pub use types::*;
+
+use chrono::{DateTime, Utc};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,24 @@ pub trait Store: Send {
     ) -> Result<Page<ClusterRow>, StoreError>;
     fn get_cluster(&self, fingerprint: &str) -> Result<Option<ClusterRow>, StoreError>;
 
+    /// An activity's past as the store holds it: its cluster's count, time span and worst
+    /// verdict, and the hosts it was seen on. `None` when it was never stored.
+    /// The default knows the cluster only, not its hosts.
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        Ok(self.get_cluster(fingerprint)?.map(|c| ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts: Vec::new(),
+        }))
+    }
+
+    /// The time of the oldest stored alert: since when the store has been watching.
+    fn first_alert_time(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(None)
+    }
+
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError>;
     fn get_incident(&self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
     /// Incidents written at or after `since`, most recently written first, at most `limit`:
@@ -133,6 +154,15 @@ pub trait Store: Send {
 
     fn llm_cache_get(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn llm_cache_put(&mut self, key: &str, value: &str, now: Nanos) -> Result<(), StoreError>;
+    /// Background work for the alert search: index up to `max` stored alerts not indexed yet,
+    /// oldest first, in one transaction; returns how many (0: nothing left). The service calls
+    /// it while its store writer has nothing else to do, so indexing never slows storing; a
+    /// store that indexes as it writes has nothing to do here.
+    fn index_pending(&mut self, max: usize) -> Result<usize, StoreError> {
+        let _ = max;
+        Ok(0)
+    }
+
     // The web console: triage and the queries behind its pages. The defaults say the store
     // does not support them, so an implementation can add them later.
 

@@ -9,7 +9,11 @@
 //! SQLite store uses. Schema changes are numbered SQL files (`migrations-pg/`), applied at open
 //! in one transaction under an advisory lock, so replicas starting together never race.
 
+use crate::console::{
+    AuditEntry, ClusterQuery, IncidentQuery, Overview, SearchPage, Triage, TriageChange, TriageKind,
+};
 use crate::location::PgUrl;
+use crate::rollup::{prio_key, prio_key_of_level, search_text, Rollup, NO_VERDICT};
 use crate::sqlite::{
     cursor_int, keyset_page, limit_of, offset_page, priority_from_level, ClusterGroup,
 };
@@ -25,7 +29,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Versioned PostgreSQL migrations, applied in order at open. Never edit a released one.
-pub const PG_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations-pg/0001_init.sql"))];
+pub const PG_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations-pg/0001_init.sql")),
+    (2, include_str!("../migrations-pg/0002_console.sql")),
+];
+
+mod console;
 
 /// Advisory lock held while migrating (`fa-migr` in ASCII): one replica migrates, the others
 /// wait and then find nothing left to do.
@@ -239,15 +248,96 @@ fn migrate(c: &mut Client) -> Result<(), StoreError> {
         });
     }
     for (version, sql) in PG_MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.batch_execute(sql)
-            .map_err(|source| StoreError::PgMigration {
-                version: *version,
-                message: describe(&source),
-            })?;
+        let failed = |source: postgres::Error| StoreError::PgMigration {
+            version: *version,
+            message: describe(&source),
+        };
+        tx.batch_execute(sql).map_err(failed)?;
+        if *version == 2 {
+            backfill_search_text(&mut tx).map_err(failed)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[version, &to_nanos(chrono::Utc::now())],
         )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// `alerts.search_text` for the alerts stored before schema 2, read through a cursor.
+fn backfill_search_text(tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+    let portal = tx.bind("SELECT id, body FROM alerts WHERE search_text IS NULL", &[])?;
+    loop {
+        let chunk = tx.query_portal(&portal, 4096)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut texts = Vec::with_capacity(chunk.len());
+        for r in &chunk {
+            ids.push(r.try_get::<_, i64>(0)?);
+            texts.push(search_text(r.try_get::<_, &str>(1)?));
+        }
+        tx.execute(
+            "UPDATE alerts AS a SET search_text = u.t
+             FROM unnest($1::BIGINT[], $2::TEXT[]) AS u(id, t) WHERE a.id = u.id",
+            &[&ids, &texts],
+        )?;
+    }
+}
+
+/// The trigram index of `alerts.search_text`, made once when pg_trgm is installed or can be
+/// (it is a trusted extension from PostgreSQL 13: a database owner may create it). Without it
+/// searches still work, reading alerts newest first; the reason is logged.
+fn ensure_search_index(c: &mut Client) -> Result<(), StoreError> {
+    let exists: bool = c
+        .query_one("SELECT to_regclass('alerts_search') IS NOT NULL", &[])?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    let mut tx = c.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    let made = (|| -> Result<(), postgres::Error> {
+        let mut sp = tx.savepoint("trgm")?;
+        let schema = |sp: &mut Transaction<'_>| -> Result<Option<String>, postgres::Error> {
+            sp.query_opt(
+                "SELECT n.nspname::TEXT FROM pg_extension e
+                 JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'",
+                &[],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()
+        };
+        let schema = match schema(&mut sp)? {
+            Some(s) => s,
+            None => {
+                // In `public` where it usually lives (and where dropping one application
+                // schema does not take it away), else in the current schema.
+                let mut public = sp.savepoint("trgm_public")?;
+                match public.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public") {
+                    Ok(()) => public.commit()?,
+                    Err(_) => {
+                        drop(public);
+                        sp.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")?;
+                    }
+                }
+                schema(&mut sp)?.unwrap_or_else(|| "public".into())
+            }
+        };
+        let ident = format!("\"{}\"", schema.replace('"', "\"\""));
+        sp.batch_execute(&format!(
+            "CREATE INDEX IF NOT EXISTS alerts_search ON alerts
+             USING gin (search_text {ident}.gin_trgm_ops)"
+        ))?;
+        sp.commit()
+    })();
+    if let Err(e) = made {
+        tracing::warn!(
+            error = %describe(&e),
+            "no pg_trgm index for alert search; searches read the alerts instead"
+        );
     }
     tx.commit()?;
     Ok(())
@@ -266,6 +356,7 @@ impl PgStore {
             url: url.clone(),
         };
         s.worker.call(|s| migrate(s.client()?))?;
+        s.worker.call(|s| ensure_search_index(s.client()?))?;
         Ok(s)
     }
 
@@ -390,14 +481,16 @@ fn level(p: Option<fa_model::Priority>) -> Option<i64> {
 fn insert_unanalysed(
     tx: &mut Transaction<'_>,
     alerts: &[NewAlert],
+    roll: &mut Rollup,
 ) -> Result<Vec<Inserted>, StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ID_LOCK])?;
     let mut last: i64 = tx
         .query_one("SELECT coalesce(max(id), 0)::BIGINT FROM alerts", &[])?
         .get(0);
     let ins = tx.prepare(
-        "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname, namespace, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname, namespace,
+                             body, search_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT DO NOTHING",
     )?;
     let mut out = Vec::with_capacity(alerts.len());
@@ -416,12 +509,16 @@ fn insert_unanalysed(
                 &clean_opt(a.hostname.as_deref()),
                 &clean_opt(a.namespace.as_deref()),
                 &clean(&a.body).as_ref(),
+                &clean_owned(&search_text(&a.body)),
             ],
         )?;
         if n == 0 {
             // The uuid is stored (before, or earlier in this batch).
             out.push(Inserted::Duplicate);
         } else {
+            let ts = a.time.unwrap_or(a.received_at);
+            roll.add(ts, prio_key(a.priority), NO_VERDICT, 1);
+            roll.add_rule(ts, &clean(&a.rule), 1);
             last = id;
             out.push(Inserted::New(id));
         }
@@ -432,7 +529,11 @@ fn insert_unanalysed(
 /// Store the analyses: one statement for the alerts written with theirs (from the journal),
 /// one for those already stored, then reports and one upsert per cluster. Returns the ids
 /// counted now (an alert analysed or stored before is not counted again).
-fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), StoreError> {
+fn write_analyses(
+    tx: &mut Transaction<'_>,
+    list: &[Analysis],
+    roll: &mut Rollup,
+) -> Result<(), StoreError> {
     let mut new_ids = Vec::new();
     let mut new_uuid = Vec::new();
     let mut new_received = Vec::new();
@@ -448,6 +549,7 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
     let mut new_fp = Vec::new();
     let mut new_inc = Vec::new();
     let mut new_vjson = Vec::new();
+    let mut new_text = Vec::new();
     let mut upd_ids = Vec::new();
     let mut upd_verdict = Vec::new();
     let mut upd_score = Vec::new();
@@ -472,6 +574,7 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
                 new_fp.push(clean_owned(&a.fingerprint));
                 new_inc.push(clean_opt(a.incident_id.as_deref()));
                 new_vjson.push(clean_owned(&a.verdict_json));
+                new_text.push(clean_owned(&search_text(&r.body)));
             }
             None => {
                 upd_ids.push(a.alert_id);
@@ -493,14 +596,17 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
         for r in tx.query(
             "INSERT INTO alerts (id, uuid, received_at, ts, rule, priority, source, hostname,
                                  namespace, body, analyzed, verdict, score, fingerprint,
-                                 incident_id, verdict_json)
+                                 incident_id, verdict_json, search_text)
              SELECT id, uuid, received_at, ts, rule, priority, source, hostname, namespace,
-                    body, TRUE, verdict, score, fingerprint, incident_id, verdict_json
+                    body, TRUE, verdict, score, fingerprint, incident_id, verdict_json,
+                    search_text
              FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
                          $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[],
-                         $11::TEXT[], $12::FLOAT8[], $13::TEXT[], $14::TEXT[], $15::TEXT[])
+                         $11::TEXT[], $12::FLOAT8[], $13::TEXT[], $14::TEXT[], $15::TEXT[],
+                         $16::TEXT[])
                   AS n(id, uuid, received_at, ts, rule, priority, source, hostname, namespace,
-                       body, verdict, score, fingerprint, incident_id, verdict_json)
+                       body, verdict, score, fingerprint, incident_id, verdict_json,
+                       search_text)
              ORDER BY uuid COLLATE \"C\"
              ON CONFLICT DO NOTHING
              RETURNING id",
@@ -520,11 +626,14 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
                 &new_fp,
                 &new_inc,
                 &new_vjson,
+                &new_text,
             ],
         )? {
             written.insert(r.try_get(0)?);
         }
     }
+    // What the rollups need of the alerts analysed in place: (time, priority key, namespace).
+    let mut updated: HashMap<i64, (i64, i64, Option<String>)> = HashMap::new();
     if !upd_ids.is_empty() {
         for r in tx.query(
             "UPDATE alerts AS a SET analyzed = TRUE, verdict = u.verdict, score = u.score,
@@ -534,7 +643,7 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
                          $6::TEXT[])
                   AS u(id, verdict, score, fingerprint, incident_id, verdict_json)
              WHERE a.id = u.id AND NOT a.analyzed
-             RETURNING a.id",
+             RETURNING a.id, a.ts, a.priority, a.namespace",
             &[
                 &upd_ids,
                 &upd_verdict,
@@ -544,7 +653,16 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
                 &upd_vjson,
             ],
         )? {
-            written.insert(r.try_get(0)?);
+            let id: i64 = r.try_get(0)?;
+            written.insert(id);
+            updated.insert(
+                id,
+                (
+                    r.try_get(1)?,
+                    prio_key_of_level(r.try_get(2)?),
+                    r.try_get(3)?,
+                ),
+            );
         }
     }
     let mut rep_ids = Vec::new();
@@ -556,6 +674,21 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
         // counting it again would inflate its cluster.
         if !written.remove(&a.alert_id) {
             continue;
+        }
+        let inc = clean_opt(a.incident_id.as_deref());
+        match (&a.row, updated.get(&a.alert_id)) {
+            (Some(r), _) => {
+                let ts = r.time.unwrap_or(r.received_at);
+                roll.add(ts, prio_key(r.priority), a.verdict.as_str(), 1);
+                roll.add_rule(ts, &clean(&r.rule), 1);
+                roll.incident_in(clean_opt(r.namespace.as_deref()).as_deref(), inc.as_deref());
+            }
+            (None, Some((ts, prio, ns))) => {
+                roll.add(*ts, *prio, NO_VERDICT, -1);
+                roll.add(*ts, *prio, a.verdict.as_str(), 1);
+                roll.incident_in(ns.as_deref(), inc.as_deref());
+            }
+            (None, None) => {}
         }
         if let Some(r) = &a.report_json {
             rep_ids.push(a.alert_id);
@@ -632,12 +765,75 @@ fn write_analyses(tx: &mut Transaction<'_>, list: &[Analysis]) -> Result<(), Sto
     Ok(())
 }
 
+/// Apply a batch's rollup changes in key order; a count that falls to zero is deleted.
+fn write_rollup(tx: &mut Transaction<'_>, r: &Rollup) -> Result<(), StoreError> {
+    let (mut m, mut p, mut v, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((minute, prio, verdict), d) in r.minute_changes() {
+        m.push(*minute);
+        p.push(*prio);
+        v.push(verdict.as_str());
+        n.push(d);
+    }
+    if !m.is_empty() {
+        tx.execute(
+            "INSERT INTO alert_minutes AS m (minute, priority, verdict, count)
+             SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[])
+             ON CONFLICT (minute, priority, verdict) DO UPDATE SET count = m.count + excluded.count",
+            &[&m, &p, &v, &n],
+        )?;
+        if n.iter().any(|d| *d < 0) {
+            tx.execute(
+                "DELETE FROM alert_minutes WHERE minute = ANY($1) AND count <= 0",
+                &[&m],
+            )?;
+        }
+    }
+    let (mut m, mut rule, mut n) = (Vec::new(), Vec::new(), Vec::new());
+    for ((minute, r), d) in r.rule_changes() {
+        m.push(*minute);
+        rule.push(r.as_str());
+        n.push(d);
+    }
+    if !m.is_empty() {
+        // Sorted by the key itself (the md5), so replicas lock rows in one order.
+        tx.execute(
+            "INSERT INTO alert_rule_minutes AS m (minute, rule_md5, rule, count)
+             SELECT minute, md5(rule), rule, n
+             FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[]) AS u(minute, rule, n)
+             ORDER BY 1, 2
+             ON CONFLICT (minute, rule_md5) DO UPDATE SET count = m.count + excluded.count",
+            &[&m, &rule, &n],
+        )?;
+        if n.iter().any(|d| *d < 0) {
+            tx.execute(
+                "DELETE FROM alert_rule_minutes WHERE minute = ANY($1) AND count <= 0",
+                &[&m],
+            )?;
+        }
+    }
+    if !r.incident_namespaces.is_empty() {
+        let (ns, inc): (Vec<&str>, Vec<&str>) = r
+            .incident_namespaces
+            .iter()
+            .map(|(n, i)| (n.as_str(), i.as_str()))
+            .unzip();
+        tx.execute(
+            "INSERT INTO incident_namespaces (namespace, incident_id)
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[]) ORDER BY 1, 2
+             ON CONFLICT DO NOTHING",
+            &[&ns, &inc],
+        )?;
+    }
+    Ok(())
+}
+
 fn write_batch(c: &mut Client, b: &WriteBatch) -> Result<Vec<Inserted>, StoreError> {
     let mut tx = c.transaction()?;
+    let mut roll = Rollup::default();
     let out = if b.alerts.is_empty() {
         Vec::new()
     } else {
-        insert_unanalysed(&mut tx, &b.alerts)?
+        insert_unanalysed(&mut tx, &b.alerts, &mut roll)?
     };
     if !b.dead_letters.is_empty() {
         let at: Vec<i64> = b.dead_letters.iter().map(|d| d.received_at).collect();
@@ -668,7 +864,7 @@ fn write_batch(c: &mut Client, b: &WriteBatch) -> Result<Vec<Inserted>, StoreErr
         )?;
     }
     if !b.analyses.is_empty() {
-        write_analyses(&mut tx, &b.analyses)?;
+        write_analyses(&mut tx, &b.analyses, &mut roll)?;
     }
     if !b.incidents.is_empty() {
         // The last state of each incident, in id order (one lock order for all replicas).
@@ -722,6 +918,7 @@ fn write_batch(c: &mut Client, b: &WriteBatch) -> Result<Vec<Inserted>, StoreErr
             )?;
         }
     }
+    write_rollup(&mut tx, &roll)?;
     tx.commit()?;
     Ok(out)
 }
@@ -793,8 +990,25 @@ fn retention(
         }
     }
     if !ids.is_empty() {
-        o.alerts_deleted = tx.execute("DELETE FROM alerts WHERE id = ANY($1)", &[&ids])?;
+        // RETURNING what the rollups subtract.
+        let mut roll = Rollup::default();
+        for r in tx.query(
+            "DELETE FROM alerts WHERE id = ANY($1) RETURNING ts, priority, verdict, rule",
+            &[&ids],
+        )? {
+            let ts: i64 = r.try_get(0)?;
+            let v: Option<&str> = r.try_get(2)?;
+            roll.add(
+                ts,
+                prio_key_of_level(r.try_get(1)?),
+                v.unwrap_or(NO_VERDICT),
+                -1,
+            );
+            roll.add_rule(ts, r.try_get(3)?, -1);
+            o.alerts_deleted += 1;
+        }
         tx.execute("DELETE FROM reports WHERE alert_id = ANY($1)", &[&ids])?;
+        write_rollup(&mut tx, &roll)?;
     }
     o.more |= ids.len() >= chunk;
     if let Some(cut) = cutoff {
@@ -814,6 +1028,10 @@ fn retention(
         let n = delete_older(&mut tx, "incidents", "id", "updated_at", cut, chunk_i)?;
         o.incidents_deleted += n;
         o.more |= n >= chunk as u64;
+        if o.clusters_deleted + o.incidents_deleted > 0 {
+            // Their triage, audit trail and namespaces go with them.
+            console::delete_orphans(&mut tx)?;
+        }
         let n = delete_older(&mut tx, "llm_cache", "key", "created_at", cut, chunk_i)?;
         o.more |= n >= chunk as u64;
     }
@@ -1153,6 +1371,38 @@ impl Store for PgStore {
         })
     }
 
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        let Some(c) = self.get_cluster(fingerprint)? else {
+            return Ok(None);
+        };
+        let fp = clean_owned(fingerprint);
+        let hosts = self.call(move |conn| {
+            let rows = conn.query(
+                "SELECT DISTINCT hostname FROM (SELECT hostname FROM alerts
+                   WHERE fingerprint = $1 ORDER BY id DESC LIMIT $2) recent
+                 WHERE hostname IS NOT NULL AND hostname <> '' LIMIT $3",
+                &[&fp, &(HISTORY_SCAN as i64), &(HISTORY_HOSTS as i64)],
+            )?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(Some(ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts,
+        }))
+    }
+
+    fn first_alert_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.call(|conn| {
+            let r = conn.query_one("SELECT MIN(ts) FROM alerts", &[])?;
+            Ok(r.try_get::<_, Option<i64>>(0)?.map(from_nanos))
+        })
+    }
+
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
         let limit = limit_of(page);
         let offset = cursor_int(&page.cursor).unwrap_or(0);
@@ -1232,5 +1482,84 @@ impl Store for PgStore {
             c.execute(LLM_PUT, &[&key, &now, &value])?;
             Ok(())
         })
+    }
+
+    fn triage_get(&self, kind: TriageKind, item: &str) -> Result<Option<Triage>, StoreError> {
+        let item = item.to_string();
+        self.call(move |c| console::triage_get(c, kind, &item))
+    }
+
+    fn triage_update(
+        &mut self,
+        kind: TriageKind,
+        item: &str,
+        change: &TriageChange,
+        actor: &str,
+        now: Nanos,
+    ) -> Result<Option<Triage>, StoreError> {
+        let (item, change, actor) = (item.to_string(), change.clone(), actor.to_string());
+        self.call(move |c| console::triage_update(c, kind, &item, &change, &actor, now))
+    }
+
+    fn triage_audit(
+        &self,
+        kind: TriageKind,
+        item: &str,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let (item, page) = (item.to_string(), page.clone());
+        self.call(move |c| console::triage_audit(c, kind, &item, &page))
+    }
+
+    fn triage_map(
+        &self,
+        kind: TriageKind,
+        items: &[String],
+    ) -> Result<HashMap<String, Triage>, StoreError> {
+        let items = items.to_vec();
+        self.call(move |c| console::triage_map(c, kind, &items))
+    }
+
+    fn muted_clusters(&self) -> Result<Vec<String>, StoreError> {
+        self.call(console::muted_clusters)
+    }
+
+    fn console_overview(
+        &self,
+        since: Nanos,
+        until: Nanos,
+        bucket: i64,
+        top: usize,
+    ) -> Result<Overview, StoreError> {
+        self.call(move |c| console::overview(c, since, until, bucket, top))
+    }
+
+    fn console_incidents(
+        &self,
+        query: &IncidentQuery,
+        page: &PageRequest,
+    ) -> Result<Page<IncidentRow>, StoreError> {
+        let (q, page) = (query.clone(), page.clone());
+        self.call(move |c| console::incidents(c, &q, &page))
+    }
+
+    fn console_clusters(
+        &self,
+        query: &ClusterQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ClusterRow>, StoreError> {
+        let (q, page) = (query.clone(), page.clone());
+        self.call(move |c| console::clusters(c, &q, &page))
+    }
+
+    fn search_alerts(
+        &self,
+        filter: &AlertFilter,
+        text: &str,
+        page: &PageRequest,
+        max_scan: usize,
+    ) -> Result<SearchPage<AlertRow>, StoreError> {
+        let (f, t, page) = (filter.clone(), text.to_string(), page.clone());
+        self.call(move |c| console::search_alerts(c, &f, &t, &page, max_scan))
     }
 }

@@ -4,6 +4,7 @@ use crate::console::{
     AuditEntry, ClusterQuery, IncidentQuery, Overview, SearchPage, Triage, TriageChange, TriageKind,
 };
 use crate::packed::Codec;
+use crate::rollup::{prio_key, prio_key_of_level, search_text, Rollup, NO_VERDICT};
 use crate::types::*;
 use crate::{Store, StoreError};
 use fa_model::{Priority, VerdictKind};
@@ -22,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_text_keys.sql")),
     (5, include_str!("../migrations/0005_uuid_key.sql")),
     (6, include_str!("../migrations/0006_triage.sql")),
+    (7, include_str!("../migrations/0007_console_rollups.sql")),
 ];
 
 type Backfill = fn(&rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>;
@@ -97,6 +99,20 @@ fn backfill_uuid_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Er
     Ok(())
 }
 
+/// Index an alert's searchable text under its id.
+const ALERT_TEXT_INSERT: &str = "INSERT INTO alert_text (rowid, text) VALUES (?1, ?2)";
+
+/// Every alert up to this id is in the search index (`search_state`, schema 7).
+pub(crate) fn indexed_upto(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row(
+        "SELECT indexed_upto FROM search_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
+
 /// How hard a commit waits for the disk (SQLite's `synchronous` pragma in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,6 +153,10 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     conn: Connection,
     codec: Codec,
+    /// `search_state.indexed_upto` as this writer last knew it: an alert stored at or below it
+    /// (out of id order) is indexed in its own transaction, since the background indexing
+    /// goes on above it.
+    indexed_upto: i64,
 }
 
 /// WAL mode and the options every writing connection shares.
@@ -178,9 +198,11 @@ impl SqliteStore {
         let mut s = SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         };
         s.migrate()?;
         s.codec = Codec::for_writer(&s.conn)?;
+        s.indexed_upto = indexed_upto(&s.conn)?;
         Ok(s)
     }
 
@@ -201,6 +223,7 @@ impl SqliteStore {
         let s = SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         };
         let v = s.schema_version()?;
         let known = MIGRATIONS.last().map_or(0, |m| m.0);
@@ -268,6 +291,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Every alert up to this id is in the search index (the rest is indexed in the
+    /// background, see [`Store::index_pending`]).
+    pub fn search_indexed_upto(&self) -> Result<i64, StoreError> {
+        Ok(indexed_upto(&self.conn)?)
+    }
+
     /// A connection for background checkpoints only: copying the WAL into the database (and
     /// its fsyncs) then happens beside the writer instead of inside its commits.
     pub fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Self, StoreError> {
@@ -280,6 +309,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             codec: Codec::default(),
+            indexed_upto: 0,
         })
     }
 
@@ -317,6 +347,55 @@ fn delete_older(
         ),
         params![cut, chunk as i64],
     )?)
+}
+
+/// Apply a batch's rollup changes; a count that falls to zero (retention) is deleted.
+fn write_rollup(tx: &rusqlite::Transaction<'_>, r: &Rollup) -> Result<(), rusqlite::Error> {
+    let mut shrank = false;
+    {
+        let mut up = tx.prepare_cached(
+            "INSERT INTO alert_minutes (minute, priority, verdict, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (minute, priority, verdict) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((m, p, v), n) in r.minute_changes() {
+            up.execute(params![m, p, v, n])?;
+            shrank |= n < 0;
+        }
+        let mut up = tx.prepare_cached(
+            "INSERT INTO alert_rule_minutes (minute, rule, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT (minute, rule) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((m, rule), n) in r.rule_changes() {
+            up.execute(params![m, rule, n])?;
+            shrank |= n < 0;
+        }
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO incident_namespaces (namespace, incident_id) VALUES (?1, ?2)",
+        )?;
+        for (ns, inc) in &r.incident_namespaces {
+            ins.execute(params![ns, inc])?;
+        }
+    }
+    if shrank {
+        let mut del = tx.prepare_cached(
+            "DELETE FROM alert_minutes WHERE minute = ?1 AND priority = ?2 AND verdict = ?3
+             AND count <= 0",
+        )?;
+        for ((m, p, v), n) in r.minute_changes() {
+            if n < 0 {
+                del.execute(params![m, p, v])?;
+            }
+        }
+        let mut del = tx.prepare_cached(
+            "DELETE FROM alert_rule_minutes WHERE minute = ?1 AND rule = ?2 AND count <= 0",
+        )?;
+        for ((m, rule), n) in r.rule_changes() {
+            if n < 0 {
+                del.execute(params![m, rule])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The alerts of one cluster within a batch.
@@ -370,6 +449,21 @@ fn verdict_from(s: Option<String>) -> Result<Option<VerdictKind>, rusqlite::Erro
 
 fn verdict_required(s: String) -> Result<VerdictKind, rusqlite::Error> {
     verdict_from(Some(s))?.ok_or(rusqlite::Error::InvalidQuery)
+}
+
+/// Every verdict kind.
+const VERDICTS: [VerdictKind; 3] = [
+    VerdictKind::Benign,
+    VerdictKind::Suspicious,
+    VerdictKind::Malicious,
+];
+
+/// Fails to compile when a verdict kind is added and [`VERDICTS`] not told.
+#[allow(dead_code)]
+fn verdicts_are_all(v: VerdictKind) {
+    match v {
+        VerdictKind::Benign | VerdictKind::Suspicious | VerdictKind::Malicious => {}
+    }
 }
 
 const ALERT_COLUMNS: &str =
@@ -470,8 +564,10 @@ pub(crate) fn limit_of(p: &PageRequest) -> usize {
 impl Store for SqliteStore {
     fn write(&mut self, b: &WriteBatch) -> Result<Vec<Inserted>, StoreError> {
         let mut out = Vec::with_capacity(b.alerts.len());
+        let mut roll = Rollup::default();
         let tx = self.conn.transaction()?;
         {
+            let mut text_ins = tx.prepare_cached(ALERT_TEXT_INSERT)?;
             if !b.alerts.is_empty() {
                 let mut ins = tx.prepare_cached(
                     "INSERT INTO alerts (uuid, received_at, ts, rule, priority, source, hostname, namespace, body,
@@ -486,6 +582,7 @@ impl Store for SqliteStore {
                     }
                     // No conflict left to ignore: the id is new and the uuid was checked above
                     // (in this transaction, so a repeat within the batch is caught too).
+                    let ts = a.time.unwrap_or(a.received_at);
                     ins.execute(params![
                         a.uuid,
                         a.received_at,
@@ -501,7 +598,13 @@ impl Store for SqliteStore {
                         opt_key(a.namespace.as_deref()),
                         text_key(&a.uuid),
                     ])?;
-                    out.push(Inserted::New(tx.last_insert_rowid()));
+                    let id = tx.last_insert_rowid();
+                    roll.add(ts, prio_key(a.priority), NO_VERDICT, 1);
+                    roll.add_rule(ts, &a.rule, 1);
+                    if id <= self.indexed_upto {
+                        text_ins.execute(params![id, search_text(&a.body)])?;
+                    }
+                    out.push(Inserted::New(id));
                 }
             }
             if !b.dead_letters.is_empty() {
@@ -520,11 +623,14 @@ impl Store for SqliteStore {
                 }
             }
             if !b.analyses.is_empty() {
+                // RETURNING what the rollups need: the row's count moves from "not analysed"
+                // to its verdict.
                 let mut upd = tx.prepare_cached(
                     "UPDATE alerts SET analyzed = 1, verdict = ?2, score = ?3, fingerprint = ?4,
                             incident_id = ?5, verdict_json = ?6, fingerprint_key = ?7,
                             incident_key = ?8
-                     WHERE id = ?1 AND analyzed = 0",
+                     WHERE id = ?1 AND analyzed = 0
+                     RETURNING ts, priority, namespace",
                 )?;
                 let mut rep = tx.prepare_cached(
                     "INSERT OR REPLACE INTO reports (alert_id, created_at, body) VALUES (?1, ?2, ?3)",
@@ -563,39 +669,65 @@ impl Store for SqliteStore {
                         // Its uuid stored under another id: a redelivery that reached the
                         // analysers (the ingest thread normally answers it as a duplicate).
                         Some(r) if uuid_stored(&mut stored, &r.uuid)? => 0,
-                        Some(r) => ins.execute(params![
-                            a.alert_id,
-                            r.uuid,
-                            r.received_at,
-                            r.time.unwrap_or(r.received_at),
-                            r.rule,
-                            r.priority.map(|p| i64::from(p.level())),
-                            r.source,
-                            r.hostname,
-                            r.namespace,
-                            self.codec.pack(&r.body)?,
-                            a.verdict.as_str(),
-                            f64::from(a.score),
-                            a.fingerprint,
-                            a.incident_id,
-                            self.codec.pack(&a.verdict_json)?,
-                            text_key(&r.rule),
-                            opt_key(r.hostname.as_deref()),
-                            opt_key(r.namespace.as_deref()),
-                            text_key(&a.fingerprint),
-                            opt_key(a.incident_id.as_deref()),
-                            text_key(&r.uuid),
-                        ])?,
-                        None => upd.execute(params![
-                            a.alert_id,
-                            a.verdict.as_str(),
-                            f64::from(a.score),
-                            a.fingerprint,
-                            a.incident_id,
-                            self.codec.pack(&a.verdict_json)?,
-                            text_key(&a.fingerprint),
-                            opt_key(a.incident_id.as_deref()),
-                        ])?,
+                        Some(r) => {
+                            let n = ins.execute(params![
+                                a.alert_id,
+                                r.uuid,
+                                r.received_at,
+                                r.time.unwrap_or(r.received_at),
+                                r.rule,
+                                r.priority.map(|p| i64::from(p.level())),
+                                r.source,
+                                r.hostname,
+                                r.namespace,
+                                self.codec.pack(&r.body)?,
+                                a.verdict.as_str(),
+                                f64::from(a.score),
+                                a.fingerprint,
+                                a.incident_id,
+                                self.codec.pack(&a.verdict_json)?,
+                                text_key(&r.rule),
+                                opt_key(r.hostname.as_deref()),
+                                opt_key(r.namespace.as_deref()),
+                                text_key(&a.fingerprint),
+                                opt_key(a.incident_id.as_deref()),
+                                text_key(&r.uuid),
+                            ])?;
+                            if n > 0 {
+                                let ts = r.time.unwrap_or(r.received_at);
+                                roll.add(ts, prio_key(r.priority), a.verdict.as_str(), 1);
+                                roll.add_rule(ts, &r.rule, 1);
+                                roll.incident_in(r.namespace.as_deref(), a.incident_id.as_deref());
+                                if a.alert_id <= self.indexed_upto {
+                                    text_ins.execute(params![a.alert_id, search_text(&r.body)])?;
+                                }
+                            }
+                            n
+                        }
+                        None => {
+                            let mut rows = upd.query(params![
+                                a.alert_id,
+                                a.verdict.as_str(),
+                                f64::from(a.score),
+                                a.fingerprint,
+                                a.incident_id,
+                                self.codec.pack(&a.verdict_json)?,
+                                text_key(&a.fingerprint),
+                                opt_key(a.incident_id.as_deref()),
+                            ])?;
+                            match rows.next()? {
+                                Some(row) => {
+                                    let ts: i64 = row.get(0)?;
+                                    let prio = prio_key_of_level(row.get(1)?);
+                                    let ns: Option<String> = row.get(2)?;
+                                    roll.add(ts, prio, NO_VERDICT, -1);
+                                    roll.add(ts, prio, a.verdict.as_str(), 1);
+                                    roll.incident_in(ns.as_deref(), a.incident_id.as_deref());
+                                    1
+                                }
+                                None => 0,
+                            }
+                        }
                     };
                     // Already analysed or already stored (a repeated delivery to the
                     // analysers): counting it again would inflate its cluster.
@@ -674,6 +806,7 @@ impl Store for SqliteStore {
                     put.execute(params![e.key, e.created_at, e.value])?;
                 }
             }
+            write_rollup(&tx, &roll)?;
         }
         tx.commit()?;
         // After the commit and in a transaction of its own: a dictionary is used only once it
@@ -734,12 +867,34 @@ impl Store for SqliteStore {
                 }
             }
             {
-                let mut da = tx.prepare_cached("DELETE FROM alerts WHERE id = ?1")?;
+                // RETURNING what the rollups subtract.
+                let mut da = tx.prepare_cached(
+                    "DELETE FROM alerts WHERE id = ?1 RETURNING ts, priority, verdict, rule",
+                )?;
                 let mut dr = tx.prepare_cached("DELETE FROM reports WHERE alert_id = ?1")?;
+                let mut dt = tx.prepare_cached("DELETE FROM alert_text WHERE rowid = ?1")?;
+                let mut roll = Rollup::default();
                 for id in &ids {
-                    o.alerts_deleted += da.execute([id])? as u64;
+                    let mut rows = da.query([id])?;
+                    if let Some(r) = rows.next()? {
+                        let ts: i64 = r.get(0)?;
+                        let v: Option<String> = r.get(2)?;
+                        roll.add(
+                            ts,
+                            prio_key_of_level(r.get(1)?),
+                            v.as_deref().unwrap_or(NO_VERDICT),
+                            -1,
+                        );
+                        roll.add_rule(ts, &r.get::<_, String>(3)?, -1);
+                        o.alerts_deleted += 1;
+                    }
+                    drop(rows);
                     dr.execute([id])?;
+                    if *id <= self.indexed_upto {
+                        dt.execute([id])?;
+                    }
                 }
+                write_rollup(&tx, &roll)?;
             }
             o.more |= ids.len() >= chunk;
 
@@ -903,7 +1058,19 @@ impl Store for SqliteStore {
             cond("id <", SqlValue::Integer(c));
         }
         let limit = limit_of(page);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let order = format!(" ORDER BY id DESC LIMIT {}", limit + 1);
+        let keyed = f.rule.is_some() || f.hostname.is_some() || f.namespace.is_some();
+        let sql = if keyed && f.verdict.is_none() {
+            // The key indexes are (key, verdict) (schema 7): newest first within each verdict,
+            // merged, instead of sorting every alert of the key.
+            let parts: Vec<String> = std::iter::once("IS NULL".to_string())
+                .chain(VERDICTS.iter().map(|v| format!("= '{}'", v.as_str())))
+                .map(|v| format!("SELECT * FROM ({sql} AND verdict {v}{order})"))
+                .collect();
+            format!("SELECT * FROM ({}){order}", parts.join(" UNION ALL "))
+        } else {
+            sql + &order
+        };
         let mut q = self.conn.prepare(&sql)?;
         let items = q
             .query_map(params_from_iter(args), alert_row)?
@@ -974,6 +1141,41 @@ impl Store for SqliteStore {
         Ok(q.query_row([fingerprint], cluster_row).optional()?)
     }
 
+    fn activity_history(&self, fingerprint: &str) -> Result<Option<ActivityHistory>, StoreError> {
+        let Some(c) = self.get_cluster(fingerprint)? else {
+            return Ok(None);
+        };
+        let mut q = self.conn.prepare_cached(
+            "SELECT DISTINCT hostname FROM (SELECT hostname FROM alerts
+               WHERE fingerprint_key = ?1 AND fingerprint = ?2 ORDER BY id DESC LIMIT ?3)
+             WHERE hostname IS NOT NULL AND hostname != '' LIMIT ?4",
+        )?;
+        let hosts = q
+            .query_map(
+                params![
+                    text_key(fingerprint),
+                    fingerprint,
+                    HISTORY_SCAN as i64,
+                    HISTORY_HOSTS as i64
+                ],
+                |r| r.get::<_, String>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ActivityHistory {
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verdict: c.verdict,
+            hosts,
+        }))
+    }
+
+    fn first_alert_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let mut q = self.conn.prepare_cached("SELECT MIN(ts) FROM alerts")?;
+        let t: Option<i64> = q.query_row([], |r| r.get(0))?;
+        Ok(t.map(from_nanos))
+    }
+
     fn list_incidents(&self, page: &PageRequest) -> Result<Page<IncidentRow>, StoreError> {
         let limit = limit_of(page);
         let offset = cursor_int(&page.cursor).unwrap_or(0);
@@ -1042,6 +1244,38 @@ impl Store for SqliteStore {
             params![key, now, value],
         )?;
         Ok(())
+    }
+
+    fn index_pending(&mut self, max: usize) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let upto = indexed_upto(&tx)?;
+        let mut last = upto;
+        let mut n = 0;
+        {
+            let mut read = tx
+                .prepare_cached("SELECT id, body FROM alerts WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let mut ins = tx.prepare_cached(ALERT_TEXT_INSERT)?;
+            let rows = read
+                .query_map(params![upto, max as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, raw(r, 1)?.unwrap_or_default()))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (id, body) in rows {
+                let body = self.codec.unpack(&tx, &body)?;
+                ins.execute(params![id, search_text(&body)])?;
+                last = id;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tx.execute(
+                "UPDATE search_state SET indexed_upto = ?1 WHERE id = 1",
+                [last],
+            )?;
+        }
+        tx.commit()?;
+        self.indexed_upto = last;
+        Ok(n)
     }
 
     fn triage_get(&self, kind: TriageKind, item: &str) -> Result<Option<Triage>, StoreError> {

@@ -274,6 +274,26 @@ pub struct ClusterRow {
     pub activity: String,
 }
 
+/// What the store knows of one activity's (fingerprint's) past: what prevalence over days,
+/// across restarts and replicas, is read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityHistory {
+    pub count: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// The worst verdict any of its alerts got.
+    pub verdict: VerdictKind,
+    /// Distinct hosts among its most recent alerts (at most [`HISTORY_HOSTS`]).
+    pub hosts: Vec<String>,
+}
+
+/// Distinct hosts an [`ActivityHistory`] lists at most: the verdict only asks "at least N".
+pub const HISTORY_HOSTS: usize = 16;
+
+/// Alerts of one fingerprint scanned for its hosts, newest first: a storm's millions of rows
+/// are not read to learn that it spans a few hosts.
+pub const HISTORY_SCAN: usize = 2_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetterRow {
     pub id: i64,

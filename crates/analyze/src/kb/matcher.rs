@@ -7,6 +7,8 @@ use regex::Regex;
 
 /// Fields a condition on `ancestry` looks at, nearest ancestor first.
 const ANCESTRY_FIELDS: &[&str] = &["proc.pname", "proc.pexepath", "proc.pexe", "proc.pcmdline"];
+/// The ancestors beyond the parent, `proc.aname[N]`, which `ancestry` scans as one range.
+pub const ANCESTRY_PREFIX: &str = "proc.aname[";
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -98,7 +100,7 @@ impl Matcher {
             }
             // `proc.aname[N]` keys sort together: one range scan instead of a lookup per level,
             // and the nearest matching ancestor (smallest N) is the evidence.
-            const ANAME: &str = "proc.aname[";
+            const ANAME: &str = ANCESTRY_PREFIX;
             let mut best: Option<(u32, &String, std::borrow::Cow<'_, str>)> = None;
             for (k, v) in alert.output_fields.with_prefix(ANAME) {
                 let Some(n) = k[ANAME.len()..]
@@ -196,6 +198,20 @@ impl Signature {
         self.all.iter().chain(self.any.iter()).map(|m| m.field())
     }
 
+    /// The alert fields its conditions read: `ancestry` stands for the parent fields and every
+    /// `proc.aname[N]`, which the caller has to treat as a prefix (`ANCESTRY_PREFIX`).
+    pub fn read_fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for f in self.fields() {
+            if f == "ancestry" {
+                out.extend(ANCESTRY_FIELDS);
+            } else {
+                out.push(f);
+            }
+        }
+        out
+    }
+
     pub fn applies_to(&self, rule: &str) -> bool {
         self.rules.is_empty() || self.rules.iter().any(|r| r == rule)
     }
@@ -254,6 +270,11 @@ impl AttackGuard {
             fields: e.fields.clone(),
             patterns,
         })
+    }
+
+    /// The fields it reads.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
     }
 
     /// Whether signatures of this kind are subject to the guard.

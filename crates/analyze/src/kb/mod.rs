@@ -10,7 +10,7 @@ pub(crate) use enrich::is_placeholder;
 pub use enrich::{
     fill_placeholders, scope_values, shell_quote, tuning, yaml_flow_item, yaml_quote, Filled,
 };
-pub use matcher::{AttackGuard, Signature, SignatureMatch, Veto};
+pub use matcher::{AttackGuard, Signature, SignatureMatch, Veto, ANCESTRY_PREFIX};
 pub use schema::*;
 
 use fa_model::{Alert, Priority, RuleName};
@@ -58,6 +58,10 @@ const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "kb/rules/removed_rules.toml",
         include_str!("../../../../kb/rules/removed_rules.toml"),
+    ),
+    (
+        "kb/rules/falco_internal.toml",
+        include_str!("../../../../kb/rules/falco_internal.toml"),
     ),
 ];
 const BUILTIN_BENIGN: &str = include_str!("../../../../kb/benign.toml");

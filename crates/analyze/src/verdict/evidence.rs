@@ -125,6 +125,8 @@ struct When {
 #[derive(Debug, Clone)]
 pub struct Evidence {
     pub entry: EvidenceEntry,
+    /// Its position in the set (what `JudgeCache` remembers).
+    index: usize,
     /// Index of its group.
     group: usize,
     /// Patterns after the first (the first is in the field sets).
@@ -139,6 +141,11 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Its position in its set ([`EvidenceSet::entry_at`]).
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
     /// The first pattern read from the output message.
     fn output_first(&self) -> &str {
         match &self.entry.output_all {
@@ -306,6 +313,7 @@ impl EvidenceSet {
                 }
             };
             entries.push(Evidence {
+                index: entries.len(),
                 entry: e,
                 group,
                 rest,
@@ -393,9 +401,7 @@ impl EvidenceSet {
         // Alerts that lack an entry's fields are read through their message, if the message can
         // say more than the fields: a plain-text alert, or one without output fields (Falco
         // renders a JSON alert's message from the very fields it lists).
-        let text_only =
-            alert.format == fa_model::InputFormat::PlainText || alert.output_fields.is_empty();
-        if let (true, Some(os), Some(msg)) = (text_only, &self.output, alert.message()) {
+        if let (true, Some(os), Some(msg)) = (reads_message(alert), &self.output, alert.message()) {
             let wanted = |k: usize| self.entries[k].field_mask & present == 0;
             if os.entries.iter().any(|&k| wanted(k)) && os.set.is_match(msg.as_bytes()) {
                 for i in os.set.matches(msg.as_bytes()).iter() {
@@ -409,6 +415,26 @@ impl EvidenceSet {
         debug_assert!(hits.len() <= self.groups);
         hits.sort_by(|a, b| b.weight().total_cmp(&a.weight()));
         hits
+    }
+
+    /// Entry `k` (see [`Evidence::index`]).
+    pub(crate) fn entry_at(&self, k: usize) -> Option<&Evidence> {
+        self.entries.get(k)
+    }
+
+    /// Every alert field matching can read, besides the message (which it reads only when
+    /// [`reads_message`] says so, and through [`on_host`]): `JudgeCache` keys on their values.
+    pub(crate) fn read_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .chain(self.entries.iter().flat_map(|e| {
+                e.when
+                    .iter()
+                    .chain(e.require.iter())
+                    .map(|w| w.field.as_str())
+            }))
+            .chain(std::iter::once("container.id"))
     }
 
     /// The rest of entry `k` over `value`: its other patterns, `unless`, `when` and scope.
@@ -467,14 +493,25 @@ fn push_best<'a>(hits: &mut Vec<Hit<'a>>, e: &'a Evidence, field: &'a str, value
     }
 }
 
+/// Whether evidence is also read from the alert's message: a plain-text alert, or one without
+/// output fields.
+pub(crate) fn reads_message(alert: &Alert) -> bool {
+    alert.format == fa_model::InputFormat::PlainText || alert.output_fields.is_empty()
+}
+
 /// The alert is about the host itself, not a container.
-fn on_host(alert: &Alert) -> bool {
+pub(crate) fn on_host(alert: &Alert) -> bool {
     match alert.field("container.id") {
         Some(id) => id == "host",
-        None => alert
-            .message()
-            .is_some_and(|m| m.contains("container_id=host") || m.contains("container=host")),
+        None => message_says_host(alert),
     }
+}
+
+/// [`on_host`] for an alert without `container.id`: what its message says.
+pub(crate) fn message_says_host(alert: &Alert) -> bool {
+    alert
+        .message()
+        .is_some_and(|m| m.contains("container_id=host") || m.contains("container=host"))
 }
 
 fn expand(fields: &[String]) -> Vec<&str> {
@@ -582,6 +619,7 @@ mod tests {
         ("password-brute-forcer", "hydra -L users.txt -P rockyou.txt ssh://10.0.0.5", "hydra serve all --config /etc/hydra.yaml"),
         ("tunnel-tool", "./chisel client 203.0.113.9:8000 R:socks", "chiselstore migrate"),
         ("recon-tool", "nmap -sS 10.0.0.0/24", "nmapper-exporter --port 9100"),
+        ("container-escape-recon", "amicontained", "apk add amicontained"),
         ("miner-stratum-url", "minerd2 -a cryptonight -o stratum+tcp://monero.crypto-pool.fr:3333 -u 49Tf -p x", "stratum-client --help"),
         ("miner-binary-or-arguments", "./xmrig --donate-level 1 -o 203.0.113.9:443", "apk add xmrig-proxy-docs"),
         ("miner-pool-host-and-port", "./kworker --url=gulf.moneroocean.stream:10128", "redis-cli -h cache.example.com -p 6379"),
@@ -687,6 +725,23 @@ mod tests {
         assert!(ids(&sshd).is_empty());
         let passwd = alert(json!({"fd.name": "/etc/passwd", "proc.name": "cat"}));
         assert!(ids(&passwd).is_empty());
+    }
+
+    #[test]
+    fn the_hosts_system_directories_mounted_writable() {
+        // Falco's bad-mount example: /etc of the host, read-write, at /mnt/etc.
+        let rw = alert(json!({"container.mounts": "/etc:/mnt/etc::true:rprivate"}));
+        assert_eq!(ids(&rw), vec!["host-system-dir-writable-mount"]);
+        let root = alert(
+            json!({"container.mounts": "/var/log:/var/log::false:rprivate,/:/host::true:rprivate"}),
+        );
+        assert_eq!(ids(&root), vec!["host-system-dir-writable-mount"]);
+        // Read-only, or a directory below /etc (a CNI config dir), is not it.
+        let ro = alert(json!({"container.mounts": "/etc:/host/etc::false:rprivate"}));
+        assert!(ids(&ro).is_empty());
+        let cni =
+            alert(json!({"container.mounts": "/etc/cni/net.d:/host/etc/cni/net.d::true:rprivate"}));
+        assert!(ids(&cni).is_empty());
     }
 
     #[test]

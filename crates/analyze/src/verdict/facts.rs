@@ -59,6 +59,7 @@ pub(crate) const FACTS: &[FactDef] = &[
     FactDef { id: "repeated",               eval: repeated,               benign: false },
     FactDef { id: "escalating_incident",    eval: escalating_incident,    benign: false },
     FactDef { id: "entity_attack_evidence", eval: entity_attack_evidence, benign: false },
+    FactDef { id: "runs_download",          eval: runs_download,          benign: false },
     FactDef { id: "rule_excluded_upstream", eval: rule_excluded_upstream, benign: true },
     FactDef { id: "rule_excluded_user",     eval: rule_excluded_user,     benign: true },
     FactDef { id: "prevalence_new",         eval: prevalence_new,         benign: false },
@@ -344,6 +345,22 @@ fn entity_attack_evidence(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
     }
 }
 
+fn runs_download(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
+    if let Some(desc) = &s.ctx.runs_download {
+        r.add(
+            Some("proc.cmdline"),
+            || {
+                format!(
+                    "runs a file fetched from the network, {desc} (download then execute, T1105)"
+                )
+            },
+            b.weight,
+        );
+        // Fetching a file and then running it is what a dropper does: an attack pattern in itself.
+        r.ground();
+    }
+}
+
 // --- The rule's own condition (crate::rulecheck) -------------------------------------------------
 
 /// The first check from `origin` whose rule would not fire because a macro, list or exception
@@ -356,12 +373,7 @@ fn excluded(
         .iter()
         .filter(|c| matches!(c.origin, RuleOrigin::User { .. }) == user)
         .filter(|c| c.fires == Tri::False)
-        .find_map(|c| {
-            c.excluded_by
-                .iter()
-                .find(|e| e.kind != ExclusionKind::Condition)
-                .map(|e| (c, e))
-        })
+        .find_map(|c| c.excluded_by.first().map(|e| (c, e)))
 }
 
 fn exclusion_text(c: &RuleCheck, e: &crate::rulecheck::Exclusion, whose: &str) -> String {
@@ -730,6 +742,19 @@ mod tests {
     }
 
     #[test]
+    fn runs_download_from_the_context_grounds_the_verdict() {
+        let c = Context {
+            runs_download: Some("`./x.py`, downloaded earlier".into()),
+            ..ctx()
+        };
+        let got = run("runs_download", &alert(json!({})), &c);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field.as_deref(), Some("proc.cmdline"));
+        assert!(got[0].text.contains("./x.py"));
+        assert!(run("runs_download", &alert(json!({})), &ctx()).is_empty());
+    }
+
+    #[test]
     fn escalating_incident_from_the_context() {
         let c = Context {
             escalating_incident: Some("its container progresses".into()),
@@ -763,7 +788,7 @@ mod tests {
     #[test]
     fn upstream_exclusion_is_benign_evidence_naming_the_list_and_field() {
         let c = Context {
-            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)],
+            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)].into(),
             ..ctx()
         };
         let a = alert(json!({"ka.user.name": "eks:node-manager"}));
@@ -776,15 +801,26 @@ mod tests {
             got[0].text
         );
         assert!(got[0].weight < 0.0);
-        // Not from a user rule, not when the rule fires or is unknown, not for a plain condition.
+        // A value the rule itself negates (`not proc.pname in (..., logrotate, ...)`) is an
+        // allow-list written inline: it counts too.
+        let inline = Context {
+            rule_checks: vec![check(
+                RuleOrigin::Upstream,
+                Tri::False,
+                ExclusionKind::Condition,
+            )]
+            .into(),
+            ..ctx()
+        };
+        assert_eq!(run("rule_excluded_upstream", &a, &inline).len(), 1);
+        // Not from a user rule, not when the rule fires or is unknown.
         assert!(run("rule_excluded_user", &a, &c).is_empty());
         for (fires, kind) in [
             (Tri::True, ExclusionKind::List),
             (Tri::Unknown, ExclusionKind::List),
-            (Tri::False, ExclusionKind::Condition),
         ] {
             let c = Context {
-                rule_checks: vec![check(RuleOrigin::Upstream, fires, kind)],
+                rule_checks: vec![check(RuleOrigin::Upstream, fires, kind)].into(),
                 ..ctx()
             };
             assert!(
@@ -800,7 +836,8 @@ mod tests {
             rule_checks: vec![
                 check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List),
                 check(user(), Tri::True, ExclusionKind::List),
-            ],
+            ]
+            .into(),
             ..ctx()
         };
         assert!(run("rule_excluded_upstream", &alert(json!({})), &c).is_empty());
@@ -809,14 +846,14 @@ mod tests {
     #[test]
     fn user_exclusion_is_stronger_than_upstream() {
         let c = Context {
-            rule_checks: vec![check(user(), Tri::False, ExclusionKind::Exception)],
+            rule_checks: vec![check(user(), Tri::False, ExclusionKind::Exception)].into(),
             ..ctx()
         };
         let got = run("rule_excluded_user", &alert(json!({})), &c);
         assert_eq!(got.len(), 1);
         assert!(got[0].text.contains("my_rules.yaml"));
         let up = Context {
-            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)],
+            rule_checks: vec![check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List)].into(),
             ..ctx()
         };
         let up = run("rule_excluded_upstream", &alert(json!({})), &up);
@@ -830,7 +867,8 @@ mod tests {
             rule_checks: vec![
                 check(RuleOrigin::Upstream, Tri::False, ExclusionKind::List),
                 check(user(), Tri::False, ExclusionKind::Macro),
-            ],
+            ]
+            .into(),
             ..ctx()
         };
         assert!(run("rule_excluded_upstream", &a, &c).is_empty());

