@@ -412,6 +412,15 @@ impl IncidentTracker {
 
     /// The open incident of an entity (as [`entity_of`] names it), if any: lets a long-running
     /// service persist incidents as they grow instead of only at `finish`.
+    /// Drop, without closing them, the open incidents of the entities `gone` selects: another
+    /// analyser has taken them over (`serve` with JetStream moves partitions of entities between
+    /// replicas) and the store has their latest state. Returns how many were dropped.
+    pub fn forget_open(&mut self, mut gone: impl FnMut(&str) -> bool) -> usize {
+        let before = self.open.len();
+        self.open.retain(|entity, _| !gone(entity));
+        before - self.open.len()
+    }
+
     pub fn open_incident(&self, entity: &str) -> Option<&Incident> {
         self.open.get(entity)
     }

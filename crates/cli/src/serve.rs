@@ -49,6 +49,30 @@ pub struct ServeArgs {
     /// appends, overrides and exceptions change the upstream rules as in Falco; custom rules are checked too
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
+    /// NATS server with JetStream (nats://HOST:4222): JetStream becomes the durable queue
+    /// (no local journal) and replicas with the same --nats-prefix share the work
+    #[arg(long, value_name = "URL", env = "FALCO_ANALYST_NATS_URL")]
+    pub nats: Option<String>,
+    /// With --nats: consume only, no HTTP listener (alerts arrive through NATS)
+    #[arg(long, requires = "nats")]
+    pub no_listen: bool,
+    /// With --nats: prefix of the subjects, stream, consumers and lease bucket [default: fa]
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub nats_prefix: Option<String>,
+    /// With --nats: partitions of the alert subjects, the same on every replica [default: 16]
+    #[arg(long, value_name = "N", requires = "nats")]
+    pub nats_partitions: Option<u32>,
+    /// With --nats: seconds a dead replica keeps its partitions before the others take them
+    /// over [default: 6]
+    #[arg(long, value_name = "SECS", requires = "nats")]
+    pub nats_lease_ttl: Option<u64>,
+    /// With --nats: this replica's name in the lease bucket [default: host-pid-random]
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub nats_replica: Option<String>,
+    /// With --nats: also consume what Falcosidekick's NATS output publishes on these subjects
+    /// (e.g. 'falco.>'), kept by the stream PREFIX_falco
+    #[arg(long, value_name = "SUBJECTS", requires = "nats")]
+    pub nats_falco_subjects: Option<String>,
     /// The optional LLM narrative: the same flags as analyze (they override `[llm]`).
     #[command(flatten)]
     pub llm: fa_llm::LlmArgs,
@@ -111,6 +135,27 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(f) = args.log_format {
         cfg.log.format = f;
+    }
+    if let Some(u) = args.nats {
+        cfg.nats.url = Some(u);
+    }
+    if args.no_listen {
+        cfg.nats.no_listen = true;
+    }
+    if let Some(p) = args.nats_prefix {
+        cfg.nats.prefix = p;
+    }
+    if let Some(n) = args.nats_partitions {
+        cfg.nats.partitions = n;
+    }
+    if let Some(t) = args.nats_lease_ttl {
+        cfg.nats.lease_ttl = std::time::Duration::from_secs(t);
+    }
+    if let Some(r) = args.nats_replica {
+        cfg.nats.replica = Some(r);
+    }
+    if let Some(f) = args.nats_falco_subjects {
+        cfg.nats.falco_subjects = Some(f);
     }
     cfg.analysis.kb_dirs.extend(args.kb);
     cfg.analysis.rules_files.extend(args.rules);

@@ -46,6 +46,88 @@ pub struct Config {
     pub llm: fa_llm::LlmArgs,
     /// The web console: its users (`[[ui.users]]`) and session limits.
     pub ui: crate::ui::UiConfig,
+    /// NATS JetStream as the durable queue shared by several replicas (`--nats URL`).
+    pub nats: NatsConfig,
+}
+
+/// `[nats]`: with `url` set, JetStream replaces the local journal and replicas share the work
+/// (docs/deploy.md, ARCHITECTURE.md "Scaled out").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// NATS server URL (`nats://host:4222`), JetStream enabled.
+    pub url: Option<String>,
+    /// Prefix of every name used: subjects `PREFIX.alerts.N`, stream `PREFIX_ALERTS`, lease
+    /// bucket `PREFIX_leases`, consumers `PREFIX_pN`. Letters, digits, `-` and `_`.
+    pub prefix: String,
+    /// Partitions of the alert subjects; alerts of one container, pod, cloud actor or host
+    /// always go to the same one. Every replica must use the same number.
+    pub partitions: u32,
+    /// A replica that stops renewing its partition leases loses them after this long.
+    #[serde(with = "duration_str")]
+    pub lease_ttl: Duration,
+    /// Subjects Falcosidekick's NATS output publishes to (`falco.>`): kept by the stream
+    /// `PREFIX_FALCO` and routed to the partitions. None: not consumed.
+    pub falco_subjects: Option<String>,
+    /// This replica's name in the lease bucket (default: host name, process id and a random
+    /// suffix).
+    pub replica: Option<String>,
+    /// Consume only: no HTTP listener (ingest then comes only through NATS).
+    pub no_listen: bool,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: None,
+            prefix: "fa".into(),
+            partitions: 16,
+            lease_ttl: Duration::from_secs(6),
+            falco_subjects: None,
+            replica: None,
+            no_listen: false,
+        }
+    }
+}
+
+impl NatsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 32
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.prefix) {
+            return Err(ConfigError::Invalid(format!(
+                "nats.prefix `{}`: 1-32 letters, digits, `-` or `_`",
+                self.prefix
+            )));
+        }
+        if let Some(r) = &self.replica {
+            if !name_ok(r) {
+                return Err(ConfigError::Invalid(format!(
+                    "nats.replica `{r}`: 1-32 letters, digits, `-` or `_`"
+                )));
+            }
+        }
+        if !(1..=1024).contains(&self.partitions) {
+            return Err(ConfigError::Invalid(
+                "nats.partitions must be between 1 and 1024".into(),
+            ));
+        }
+        if self.lease_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "nats.lease_ttl must be at least 1s".into(),
+            ));
+        }
+        if self.url.is_none() && (self.no_listen || self.falco_subjects.is_some()) {
+            return Err(ConfigError::Invalid(
+                "--no-listen and nats.falco_subjects need a NATS URL (--nats)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -366,6 +448,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("FALCO_ANALYST_LLM_BASE_URL", "llm.base_url"),
     ("FALCO_ANALYST_MAX_CONNECTIONS", "server.max_connections"),
     ("FALCO_ANALYST_MIN_FREE_DISK", "ingest.min_free_disk"),
+    ("FALCO_ANALYST_NATS_URL", "nats.url"),
 ];
 
 fn parse_num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError> {
@@ -455,6 +538,7 @@ impl Config {
                 "FALCO_ANALYST_MAX_CONNECTIONS" => {
                     self.server.max_connections = parse_num(var, &v)?
                 }
+                "FALCO_ANALYST_NATS_URL" => self.nats.url = Some(v),
                 "FALCO_ANALYST_MIN_FREE_DISK" => {
                     self.ingest.min_free_disk =
                         ByteSize::parse(&v).map_err(|message| ConfigError::Env { var, message })?
@@ -551,6 +635,7 @@ impl Config {
             ));
         }
         self.retention.policy()?;
+        self.nats.validate()?;
         if self.llm.llm_dry_run {
             // A dry run prints each request on stdout; a service has no one reading it.
             return Err(ConfigError::Invalid(
@@ -728,5 +813,43 @@ mod tests {
         let mut small = Config::default();
         small.ingest.max_body_memory = ByteSize(1024);
         assert!(small.validate().is_err());
+    }
+
+    #[test]
+    fn nats_settings_from_the_file_the_environment_and_their_checks() {
+        let mut c = Config::from_toml(
+            r#"
+            [server]
+            insecure_no_auth = true
+            [nats]
+            prefix = "fa-prod"
+            partitions = 32
+            lease_ttl = "10s"
+            falco_subjects = "falco.>"
+            "#,
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.nats.partitions, 32);
+        assert_eq!(c.nats.lease_ttl, Duration::from_secs(10));
+        // Subjects without a URL cannot work.
+        assert!(c.validate().is_err());
+        c.apply_env(|k| (k == "FALCO_ANALYST_NATS_URL").then(|| "nats://127.0.0.1:4222".into()))
+            .unwrap();
+        assert_eq!(c.nats.url.as_deref(), Some("nats://127.0.0.1:4222"));
+        c.validate().unwrap();
+        // Names end up in subjects and stream names: no dots, wildcards or spaces.
+        for bad in ["fa.x", "fa>", "", "a b"] {
+            let mut b = c.clone();
+            b.nats.prefix = bad.into();
+            assert!(b.validate().is_err(), "{bad:?}");
+        }
+        let mut b = c.clone();
+        b.nats.partitions = 0;
+        assert!(b.validate().is_err());
+        let mut b = Config::default();
+        b.server.insecure_no_auth = true;
+        b.nats.no_listen = true;
+        assert!(b.validate().is_err(), "--no-listen without NATS");
     }
 }

@@ -47,7 +47,10 @@ fn uuid_of(encoded: &[u8]) -> String {
 
 /// The alert's uuid (its own when usable, else derived: [`derived_uuid`]) and its canonical JSON,
 /// with the uuid set in both the alert and the JSON.
-fn identify(a: &mut Alert, size_hint: usize) -> Result<(String, String), serde_json::Error> {
+pub(crate) fn identify(
+    a: &mut Alert,
+    size_hint: usize,
+) -> Result<(String, String), serde_json::Error> {
     let mut buf = Vec::with_capacity(size_hint);
     let uuid = match a.uuid.as_deref() {
         Some(u) if usable_uuid(u) => u.to_string(),
@@ -606,7 +609,7 @@ pub(crate) fn unauthorized(st: &AppState) -> Response {
     r
 }
 
-fn dead_letter(origin: &str, kind: &str, reason: &str, raw: Vec<u8>) -> NewDeadLetter {
+pub(crate) fn dead_letter(origin: &str, kind: &str, reason: &str, raw: Vec<u8>) -> NewDeadLetter {
     NewDeadLetter {
         received_at: to_nanos(chrono::Utc::now()),
         origin: origin.to_string(),

@@ -15,7 +15,9 @@ pub mod disk;
 pub mod ingest;
 pub mod metrics;
 pub mod narration;
+pub mod nats;
 pub mod pipeline;
+pub mod queue;
 pub mod seen;
 pub mod ui;
 
@@ -110,7 +112,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 /// Passive checkpoints on their own connection until `stop`: the writer's commits then only
 /// append to the WAL, and the copy into the database (with its fsyncs) runs beside them. The
 /// journal's appends are flushed to disk here too (under `synchronous = normal`).
-fn checkpointer(store: Option<SqliteStore>, journal: JournalSyncer, stop: Arc<AtomicBool>) {
+fn checkpointer(store: Option<SqliteStore>, journal: Option<JournalSyncer>, stop: Arc<AtomicBool>) {
     let mut checkpointed = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if checkpointed.elapsed() >= CHECKPOINT_INTERVAL {
@@ -120,7 +122,7 @@ fn checkpointer(store: Option<SqliteStore>, journal: JournalSyncer, stop: Arc<At
             }
             checkpointed = std::time::Instant::now();
         }
-        if let Err(e) = journal.sync() {
+        if let Some(Err(e)) = journal.as_ref().map(|j| j.sync()) {
             tracing::error!(error = %e, "flushing the journal to disk");
         }
         std::thread::sleep(JOURNAL_SYNC_INTERVAL);
@@ -165,6 +167,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             .context("loading the rules files")?;
     let analyzer = analyzer.with_rules(rules);
 
+    // With NATS, JetStream is the durable queue and the journal is not used.
+    let nats_settings = nats::Settings::from_config(&cfg.nats);
+    let nats_conn = match &nats_settings {
+        Some(s) => Some(nats::connect(s).await?),
+        None => None,
+    };
+    let use_journal = nats_conn.is_none();
+
     let path = cfg.store.path.clone();
     let pg_url = cfg.store.url.clone();
     let opts = sqlite_options(&cfg);
@@ -176,6 +186,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             // Where this writer's journal numbers new alerts from (on PostgreSQL, a range no
             // other replica uses).
             let max = s.claim_id_floor()?;
+            if !use_journal {
+                return Ok((s, None, Vec::new(), InFlight::default(), max));
+            }
             let dir = journal_dir(&path);
             let (mut journal, records) =
                 Journal::open(&dir, synchronous, journal::DEFAULT_SEGMENT_BYTES, max)
@@ -201,7 +214,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 let id: Id = serde_json::from_str(&r.body).ok()?;
                 Some((id.uuid?, r.seq))
             }));
-            Ok((s, journal, backlog, in_flight, max))
+            Ok((s, Some(journal), backlog, in_flight, max))
         })
         .await??
     };
@@ -250,7 +263,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         })
         .await?
         .context("opening the checkpoint connection")?;
-        let syncer = journal.syncer();
+        let syncer = journal.as_ref().map(|j| j.syncer());
         let stop = checkpoint_stop.clone();
         std::thread::Builder::new()
             .name("fa-checkpoint".into())
@@ -259,18 +272,38 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
                 checkpointer(store, syncer, stop)
             })?
     };
-    let journal_thread = {
-        let (shared, atx, max_batch) = (shared.clone(), atx.clone(), cfg.store.max_batch);
-        let (in_flight, reader) = (in_flight.clone(), readers.open_one()?);
-        let dedup = pipeline::Dedup {
-            store: reader,
-            in_flight,
-            seen: seen::Seen::new(opener.clone(), seen::MIN_CAPACITY),
-        };
-        std::thread::Builder::new()
-            .name("fa-ingest".into())
-            .spawn(move || pipeline::journal_loop(journal, dedup, irx, atx, shared, max_batch))?
+    // The durable queue: the journal on one node, or JetStream shared by replicas.
+    let queue: Box<dyn queue::Queue> = match (journal, nats_conn, nats_settings) {
+        (Some(journal), _, _) => Box::new(queue::JournalQueue {
+            journal,
+            dedup: pipeline::Dedup {
+                store: readers.open_one()?,
+                in_flight: in_flight.clone(),
+                seen: seen::Seen::new(opener.clone(), seen::MIN_CAPACITY),
+            },
+            max_batch: cfg.store.max_batch,
+        }),
+        (None, Some((client, js, kv)), Some(settings)) => {
+            tracing::info!(url = %settings.url, replica = %settings.replica, partitions = settings.partitions, "NATS JetStream is the queue");
+            Box::new(nats::JetStreamQueue {
+                settings,
+                client,
+                js,
+                kv,
+                analyzer: analyzer.clone(),
+                reader: readers.open_one()?,
+                writer: wtx.clone(),
+                id_floor: max_id,
+            })
+        }
+        _ => anyhow::bail!("no queue configured"),
     };
+    let queue_name = queue.name();
+    let queue_worker = queue.spawn(queue::QueueIo {
+        cmds: irx,
+        to_analysis: atx.clone(),
+        shared: shared.clone(),
+    })?;
     let writer = {
         let (shared, itx) = (shared.clone(), itx.clone());
         let wcfg = WriterConfig {
@@ -436,46 +469,53 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
         .merge(ui::router(Arc::new(console)))
         .into_make_service_with_connect_info::<SocketAddr>();
 
-    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
-    listener.set_nonblocking(true)?;
-    let local_addr = listener.local_addr()?;
     let handle = axum_server::Handle::<SocketAddr>::new();
     let tls = cfg.server.tls_cert.is_some();
-    let serve = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "loading the TLS certificate {} and key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let mut server = axum_server::from_tcp_rustls(listener, tls_cfg)?
-                .map(|inner| limited(&limiter).with_inner(inner))
-                .handle(handle.clone());
-            server
-                .http_builder()
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            tokio::spawn(async move { server.serve(app).await })
-        }
-        _ => {
-            let mut server = axum_server::from_tcp(listener)?
-                .acceptor(limited(&limiter).with_inner(axum_server::accept::DefaultAcceptor))
-                .handle(handle.clone());
-            server
-                .http_builder()
-                .http1()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            tokio::spawn(async move { server.serve(app).await })
-        }
+    let (local_addr, serve) = if cfg.nats.no_listen {
+        // Consume only: alerts come through NATS, nothing listens.
+        (addr, None)
+    } else {
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let serve = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls_cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "loading the TLS certificate {} and key {}",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                let mut server = axum_server::from_tcp_rustls(listener, tls_cfg)?
+                    .map(|inner| limited(&limiter).with_inner(inner))
+                    .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                tokio::spawn(async move { server.serve(app).await })
+            }
+            _ => {
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(limited(&limiter).with_inner(axum_server::accept::DefaultAcceptor))
+                    .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                tokio::spawn(async move { server.serve(app).await })
+            }
+        };
+        (local_addr, Some(serve))
     };
     shared.ready.store(true, Ordering::Relaxed);
-    tracing::info!(%local_addr, tls, db = %cfg.store.location(), queue_capacity = cfg.analysis.queue_capacity, "falco-analyst serving");
+    tracing::info!(%local_addr, listening = serve.is_some(), tls, db = %cfg.store.location(), queue = queue_name, queue_capacity = cfg.analysis.queue_capacity, "falco-analyst serving");
 
     let shutdown = Arc::new(Notify::new());
     let timeout = cfg.server.shutdown_timeout;
@@ -487,10 +527,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             shared.ready.store(false, Ordering::Relaxed);
             shared.draining.store(true, Ordering::Relaxed);
             handle.graceful_shutdown(Some(timeout));
-            match serve.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "server error"),
-                Err(e) => tracing::error!(error = %e, "server task failed"),
+            if let Some(serve) = serve {
+                match serve.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "server error"),
+                    Err(e) => tracing::error!(error = %e, "server task failed"),
+                }
             }
             // In-flight work: what is queued for analysis is analysed, within the timeout.
             let deadline = Instant::now() + timeout;
@@ -533,9 +575,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<RunningServer> {
             // After the writer: its last removals are applied before the ingest thread stops.
             let _ = itx.send(JournalCmd::Stop).await;
             drop(itx);
-            tokio::task::spawn_blocking(move || journal_thread.join())
-                .await
-                .ok();
+            queue_worker.join().await;
             checkpoint_stop.store(true, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || checkpoint_thread.join())
                 .await

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub alerts_duplicate: Counter,
     pub uuid_store_lookups: Counter,
     pub uuid_filter_ready: Gauge,
+    pub nats_partitions_held: Gauge,
+    pub nats_partitions_taken: Counter,
     pub alerts_rejected: Family<ReasonLabel, Counter>,
     pub ingest_throttled: Family<ReasonLabel, Counter>,
     pub unauthorized: Counter,
@@ -89,6 +91,8 @@ impl Metrics {
             alerts_duplicate: Counter::default(),
             uuid_store_lookups: Counter::default(),
             uuid_filter_ready: Gauge::default(),
+            nats_partitions_held: Gauge::default(),
+            nats_partitions_taken: Counter::default(),
             alerts_rejected: Family::default(),
             ingest_throttled: Family::default(),
             unauthorized: Counter::default(),
@@ -156,6 +160,16 @@ impl Metrics {
             "uuid_filter_ready",
             "1 once the filter of stored uuids is built (until then every uuid is looked up)",
             m.uuid_filter_ready.clone(),
+        );
+        r.register(
+            "nats_partitions_held",
+            "With --nats: alert partitions whose lease this replica holds",
+            m.nats_partitions_held.clone(),
+        );
+        r.register(
+            "nats_partitions_taken",
+            "With --nats: partition leases taken (at start, from a replica that died or handed over)",
+            m.nats_partitions_taken.clone(),
         );
         r.register(
             "alerts_rejected",

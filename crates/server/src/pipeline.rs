@@ -10,6 +10,10 @@
 //!                                                     └──▶ narration task (LLM) ──(narrated report)──▶ store writer
 //! ```
 //!
+//! The queue in front of analysis is `crate::queue` (the journal, `queue/journal.rs`, or
+//! JetStream, `crate::nats`); this module holds what follows it whichever queue runs: the
+//! analysis thread (`Correlator`) and the store writer. On one node:
+//!
 //! * The ingest thread owns the journal and appends whatever is queued (up to `max_batch`
 //!   alerts) with one write: group commit. A handler's 2xx waits for the append that holds its
 //!   alerts. A uuid in flight (appended, not yet stored) or already stored is a duplicate.
@@ -27,7 +31,6 @@
 //!   narration queue drops the narration, never the report.
 
 use crate::metrics::{Metrics, OutcomeLabel, PrioritySource, SinkOutcome, VerdictLabel};
-use crate::seen::Seen;
 use fa_analyze::engine::{activity, Analyzer};
 use fa_analyze::fingerprint::{fingerprint, Fingerprint};
 use fa_analyze::incident::{entity_of, incident_report, Incident, IncidentTracker};
@@ -36,9 +39,8 @@ use fa_analyze::verdict::{Context, Prevalence, PrevalenceEntry};
 use fa_model::{Alert, Report, VerdictKind};
 use fa_sinks::notify::{Notification, NotificationKind, Notifier};
 use fa_store::{
-    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, Journal, JournalRecord,
-    LlmCacheEntry, Nanos, NewAlert, NewDeadLetter, ReportUpdate, RetentionPolicy, Store,
-    WriteBatch,
+    to_nanos, Analysis, ClusterUpdate, IncidentRow, Inserted, JournalRecord, LlmCacheEntry, Nanos,
+    NewAlert, NewDeadLetter, ReportUpdate, RetentionPolicy, Store, WriteBatch,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,50 +114,7 @@ pub enum JournalCmd {
     Stop,
 }
 
-/// Alerts acknowledged (in the journal) and not yet in the store, by uuid: what makes a
-/// redelivery a duplicate before it reaches the store, and what the API reports as waiting.
-#[derive(Default)]
-pub struct InFlight {
-    map: std::sync::Mutex<HashMap<String, i64>>,
-}
-
-impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The journal sequence number of an alert waiting for analysis.
-    pub fn get(&self, uuid: &str) -> Option<i64> {
-        self.lock().get(uuid).copied()
-    }
-
-    pub fn insert(&self, entries: impl IntoIterator<Item = (String, i64)>) {
-        self.lock().extend(entries);
-    }
-
-    /// Every uuid in flight.
-    pub fn uuids(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
-    }
-
-    /// Forget alerts the store now has.
-    pub fn remove(&self, done: &[(i64, String)]) {
-        let mut m = self.lock();
-        for (seq, uuid) in done {
-            if m.get(uuid) == Some(seq) {
-                m.remove(uuid);
-            }
-        }
-    }
-}
+pub use crate::queue::journal::{journal_loop, Dedup, InFlight};
 
 pub enum WriteCmd {
     /// Rejected records, committed before the sender gets its answer.
@@ -198,8 +157,16 @@ pub struct NarrationJob {
     pub alert: Alert,
 }
 
+/// Which correlation entities (`container:…`, `pod:…`, `actor:…`, `host:…`) a message is about.
+pub type EntityFilter = Box<dyn Fn(&str) -> bool + Send>;
+
 pub enum AnalysisMsg {
     Alert(Box<QueuedAlert>),
+    /// This analyser now owns these entities (a JetStream partition taken over): state it held
+    /// for them is stale, the store's is current.
+    TakeOver(EntityFilter),
+    /// These entities are no longer this analyser's (a partition handed over, its alerts stored).
+    Forget(EntityFilter),
     Stop,
 }
 
@@ -221,195 +188,6 @@ pub fn background_priority() {
                 "could not lower a background thread's priority"
             );
         }
-    }
-}
-
-/// The ingest thread: group commit of received alerts into the journal, the only write a
-/// sender waits for. Redeliveries (a uuid in flight or already in the store) are answered as
-/// duplicates without being written.
-pub fn journal_loop(
-    mut journal: Journal,
-    dedup: Dedup,
-    mut rx: mpsc::Receiver<JournalCmd>,
-    to_analysis: std_mpsc::Sender<AnalysisMsg>,
-    shared: Arc<Shared>,
-    max_batch: usize,
-) {
-    let Dedup {
-        store,
-        in_flight,
-        mut seen,
-    } = dedup;
-    let mut stopping = false;
-    loop {
-        seen.maintain(|| in_flight.uuids());
-        shared
-            .metrics
-            .uuid_filter_ready
-            .set(i64::from(seen.is_ready()));
-        let first = match rx.try_recv() {
-            Ok(c) => Some(c),
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
-            Err(mpsc::error::TryRecvError::Empty) if stopping => None,
-            Err(mpsc::error::TryRecvError::Empty) => rx.blocking_recv(),
-        };
-        let Some(first) = first else { break };
-        let mut cmds = vec![first];
-        let mut n_alerts = journal_alerts_in(&cmds[0]);
-        while n_alerts < max_batch {
-            match rx.try_recv() {
-                Ok(c) => {
-                    n_alerts += journal_alerts_in(&c);
-                    cmds.push(c);
-                }
-                Err(_) => break,
-            }
-        }
-        let mut ingests: Vec<IngestCmd> = Vec::new();
-        let mut done: Vec<(i64, String)> = Vec::new();
-        for c in cmds {
-            match c {
-                JournalCmd::Append(ic) => ingests.push(ic),
-                JournalCmd::Remove(d) => done.extend(d),
-                JournalCmd::Stop => stopping = true,
-            }
-        }
-        // Only once the store has them: a redelivery finds an alert in one or the other.
-        if !done.is_empty() {
-            in_flight.remove(&done);
-            let seqs: Vec<i64> = done.iter().map(|(seq, _)| *seq).collect();
-            if let Err(e) = journal.done(&seqs) {
-                tracing::warn!(error = %e, "removing finished journal segments");
-            }
-        }
-        if ingests.is_empty() {
-            continue;
-        }
-        let t = Instant::now();
-        let result = find_duplicates(&ingests, &in_flight, store.as_ref(), &seen).and_then(
-            |(outcomes, fresh, lookups)| {
-                shared.metrics.uuid_store_lookups.inc_by(lookups);
-                // In the filter before the journal has them: from there they may reach the
-                // store at any time.
-                for &(_, _, h) in &fresh {
-                    seen.add(h);
-                }
-                let seqs = journal.append(fresh.iter().map(|&(r, k, _)| {
-                    let a = &ingests[r].alerts[k];
-                    (a.received_at, a.body.as_str())
-                }))?;
-                Ok((outcomes, fresh, seqs))
-            },
-        );
-        shared
-            .metrics
-            .store_commit_seconds
-            .observe(t.elapsed().as_secs_f64());
-        shared.metrics.store_batch_alerts.observe(n_alerts as f64);
-        let (mut outcomes, fresh, seqs) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                shared.metrics.store_errors.inc();
-                tracing::error!(error = %e, alerts = n_alerts, "journal write failed");
-                for ic in ingests {
-                    shared.release(ic.alerts.len());
-                    let _ = ic.reply.send(Err(e.to_string()));
-                }
-                continue;
-            }
-        };
-        for (&(r, k, _), &seq) in fresh.iter().zip(&seqs) {
-            outcomes[r][k] = Inserted::New(seq);
-        }
-        in_flight.insert(
-            fresh
-                .iter()
-                .zip(&seqs)
-                .map(|(&(r, k, _), &seq)| (ingests[r].alerts[k].uuid.clone(), seq)),
-        );
-        for (ic, out) in ingests.into_iter().zip(outcomes) {
-            for ((o, alert), row) in out.iter().zip(ic.parsed).zip(ic.alerts) {
-                match o {
-                    Inserted::New(seq) => {
-                        let q = QueuedAlert {
-                            id: *seq,
-                            uuid: row.uuid.clone(),
-                            alert,
-                            row: Some(row),
-                        };
-                        // If analysis has stopped, the alert stays in the journal and is
-                        // analysed at the next start.
-                        if to_analysis.send(AnalysisMsg::Alert(Box::new(q))).is_err() {
-                            shared.release(1);
-                        }
-                    }
-                    Inserted::Duplicate => {
-                        shared.metrics.alerts_duplicate.inc();
-                        shared.release(1);
-                    }
-                }
-            }
-            // The handler may have gone (client disconnected): the alerts are kept anyway and
-            // a redelivery will be a duplicate.
-            let _ = ic.reply.send(Ok(out));
-        }
-    }
-    if let Err(e) = journal.close() {
-        tracing::error!(error = %e, "closing the journal");
-    }
-    tracing::debug!("ingest thread stopped");
-}
-
-/// What the ingest thread asks to tell a redelivery from a new alert: the alerts in flight,
-/// the filter of stored uuids, and (when the filter cannot rule a uuid out) the store.
-pub struct Dedup {
-    pub store: Box<dyn Store>,
-    pub in_flight: Arc<InFlight>,
-    pub seen: Seen,
-}
-
-/// Per request, per alert: a duplicate (its uuid is in flight, already stored, or earlier in
-/// the same group) or new (the sequence number is filled in once the append succeeds); and the
-/// (request, alert, uuid hash) positions of the new ones. The store is asked only about uuids
-/// the filter cannot rule out.
-#[allow(clippy::type_complexity)]
-fn find_duplicates(
-    ingests: &[IngestCmd],
-    in_flight: &InFlight,
-    store: &dyn Store,
-    seen: &Seen,
-) -> Result<(Vec<Vec<Inserted>>, Vec<(usize, usize, u64)>, u64), fa_store::StoreError> {
-    let m = in_flight.lock();
-    let mut group: HashSet<&str> = HashSet::new();
-    let mut lookups = 0u64;
-    let mut outcomes = Vec::with_capacity(ingests.len());
-    let mut fresh = Vec::new();
-    for (r, ic) in ingests.iter().enumerate() {
-        let mut out = Vec::with_capacity(ic.alerts.len());
-        for (k, a) in ic.alerts.iter().enumerate() {
-            let h = seen.hash(&a.uuid);
-            let dup = m.contains_key(&a.uuid)
-                || !group.insert(a.uuid.as_str())
-                || (seen.may_be_stored(h) && {
-                    lookups += 1;
-                    store.alert_exists(&a.uuid)?
-                });
-            if dup {
-                out.push(Inserted::Duplicate);
-            } else {
-                out.push(Inserted::New(0));
-                fresh.push((r, k, h));
-            }
-        }
-        outcomes.push(out);
-    }
-    Ok((outcomes, fresh, lookups))
-}
-
-fn journal_alerts_in(c: &JournalCmd) -> usize {
-    match c {
-        JournalCmd::Append(i) => i.alerts.len().max(1),
-        _ => 1,
     }
 }
 
@@ -683,6 +461,26 @@ impl Correlator {
     /// correlation window before now), so that a restart does not split an incident in two.
     /// Returns how many were taken up.
     pub fn resume_incidents(&mut self) -> usize {
+        self.resume_incidents_where(&|_| true)
+    }
+
+    /// Drop what this analyser holds about the entities `gone` selects (open incidents, dirty
+    /// marks) and the cluster counts, which other replicas have been adding to.
+    pub fn forget(&mut self, gone: &dyn Fn(&str) -> bool) {
+        let n = self.tracker.forget_open(gone);
+        self.dirty.retain(|e| !gone(e));
+        self.clusters.clear();
+        tracing::debug!(incidents = n, "open incidents handed over");
+    }
+
+    /// Take over the entities `mine` selects: forget what may be stale about them and take
+    /// up their incidents as the store has them (written by the replica that had them).
+    pub fn take_over(&mut self, mine: &dyn Fn(&str) -> bool) -> usize {
+        self.forget(mine);
+        self.resume_incidents_where(mine)
+    }
+
+    fn resume_incidents_where(&mut self, keep: &dyn Fn(&str) -> bool) -> usize {
         let since = to_nanos(chrono::Utc::now() - self.tracker.window());
         let rows = match self
             .reader
@@ -696,7 +494,7 @@ impl Correlator {
         };
         let mut resumed = 0;
         // Oldest first: if more are stored than may be open, the most recent stay open.
-        for row in rows.into_iter().rev() {
+        for row in rows.into_iter().rev().filter(|r| keep(&r.entity)) {
             let mut rep: fa_model::IncidentReport = match serde_json::from_str(&row.body) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1133,6 +931,10 @@ pub fn analysis_loop(
         for m in msgs {
             match m {
                 AnalysisMsg::Stop => stop = true,
+                AnalysisMsg::TakeOver(mine) => {
+                    c.take_over(&*mine);
+                }
+                AnalysisMsg::Forget(gone) => c.forget(&*gone),
                 AnalysisMsg::Alert(q) => {
                     let a = c.analyze(*q, &mut incidents);
                     shared
@@ -1571,6 +1373,69 @@ mod tests {
         assert_eq!(inc.map(|i| i.alert_count), Some(10), "{incidents:?}");
         drop(atx);
         t.join().unwrap();
+    }
+
+    fn correlator(path: &std::path::Path) -> Correlator {
+        let reader = SqliteStore::open_reader(path, &SqliteOptions::default()).unwrap();
+        Correlator::new(
+            Analyzer::load(&[]).unwrap(),
+            Box::new(reader),
+            None,
+            AnalysisConfig {
+                window: chrono::Duration::minutes(10),
+                max_open_incidents: 100,
+                public_url: None,
+                store_interval: Duration::ZERO,
+            },
+        )
+    }
+
+    fn alert_of(msg: AnalysisMsg) -> QueuedAlert {
+        match msg {
+            AnalysisMsg::Alert(q) => *q,
+            _ => unreachable!(),
+        }
+    }
+
+    /// A partition comes back to a replica that held it before: what it remembers about the
+    /// partition's entities is stale, the incident the other replica carried on is in the store.
+    #[test]
+    fn taking_entities_over_drops_stale_incidents_and_resumes_the_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fa.db");
+        let mut store = SqliteStore::open(&path, &SqliteOptions::default()).unwrap();
+        let (mut a, mut b) = (correlator(&path), correlator(&path));
+        let mut rows = Vec::new();
+        // B saw two alerts of the container (an incident of its own), then lost the partition.
+        for id in 1..=2 {
+            b.analyze(alert_of(queued(id)), &mut rows);
+        }
+        // A held it since: three more alerts, its incident stored.
+        let mut a_rows = Vec::new();
+        let mut last = None;
+        for id in 3..=5 {
+            last = a.analyze(alert_of(queued(id)), &mut a_rows).incident_id;
+        }
+        a.flush_incidents(&mut a_rows);
+        let a_incident = last.expect("A's incident");
+        store
+            .write(&WriteBatch {
+                incidents: a_rows,
+                ..Default::default()
+            })
+            .unwrap();
+        // B takes the container back: A's incident goes on, B's stale one is gone.
+        let mine = |e: &str| e == "container:abc123";
+        assert_eq!(b.take_over(&mine), 1);
+        let next = b.analyze(alert_of(queued(6)), &mut rows);
+        assert_eq!(next.incident_id.as_deref(), Some(a_incident.as_str()));
+        b.flush_incidents(&mut rows);
+        let row = rows.iter().rev().find(|r| r.id == a_incident).unwrap();
+        assert_eq!(row.alert_count, 4, "A's three alerts and this one");
+        // Forgetting other entities leaves this one alone.
+        b.forget(&|e: &str| e == "container:other");
+        let again = b.analyze(alert_of(queued(7)), &mut rows);
+        assert_eq!(again.incident_id.as_deref(), Some(a_incident.as_str()));
     }
 
     #[test]
