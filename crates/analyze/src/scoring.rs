@@ -7,6 +7,7 @@ use crate::verdict::{EvidenceSet, FactSpec};
 use fa_model::Priority;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 const BUILTIN: &str = include_str!("../../../kb/scoring.toml");
 /// The built-in kb/scoring.toml as written (for `kb lint`).
@@ -92,11 +93,30 @@ pub struct Scoring {
     pub prevalence: PrevalenceScoring,
     pub incident: IncidentScoring,
     priority_base: HashMap<Priority, f32>,
-    pub shells: HashSet<String>,
-    pub services: HashSet<String>,
-    pub network_tools: HashSet<String>,
-    pub sensitive_namespaces: HashSet<String>,
-    pub mutable_tags: HashSet<String>,
+    pub shells: NameSet,
+    pub services: NameSet,
+    pub network_tools: NameSet,
+    pub sensitive_namespaces: NameSet,
+    pub mutable_tags: NameSet,
+}
+
+/// A set of names the facts test alert values against, several times per alert: hashed with
+/// one xxh3 call per name instead of SipHash. The sets are small and written by the operator,
+/// so a weaker hash cannot be made to degrade them.
+pub type NameSet = HashSet<String, BuildHasherDefault<NameHasher>>;
+
+/// See [`NameSet`].
+#[derive(Debug, Default)]
+pub struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = self.0.rotate_left(5) ^ xxhash_rust::xxh3::xxh3_64(bytes);
+    }
 }
 
 impl Scoring {
@@ -139,7 +159,7 @@ impl Scoring {
             file: file.to_string(),
             message,
         })?;
-        let set = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>();
+        let set = |v: Vec<String>| v.into_iter().collect::<NameSet>();
         Ok(Scoring {
             thresholds: f.thresholds,
             base: f.base,

@@ -1,4 +1,4 @@
-use crate::fields::{FieldMap, FieldValueExt};
+use crate::fields::{FieldKey, FieldMap, FieldValueExt};
 use crate::{Priority, Source};
 use chrono::{DateTime, Utc};
 use serde::de::{self, MapAccess, Visitor};
@@ -86,6 +86,22 @@ const ANAME_KEYS: [&str; 15] = [
     "proc.aname[16]",
 ];
 
+/// The ancestry fields with their hashes, computed once.
+struct AncestryKeys {
+    pname: FieldKey,
+    aname1: FieldKey,
+    anames: Vec<FieldKey>,
+}
+
+fn ancestry_keys() -> &'static AncestryKeys {
+    static KEYS: std::sync::OnceLock<AncestryKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| AncestryKeys {
+        pname: FieldKey::new("proc.pname"),
+        aname1: FieldKey::new("proc.aname[1]"),
+        anames: ANAME_KEYS.iter().map(|k| FieldKey::new(k)).collect(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlertError {
     #[error("field `{field}`: {problem}")]
@@ -117,24 +133,43 @@ impl Alert {
     /// Process ancestry as Falco reports it: parent first (`proc.pname`), then `proc.aname[2]`...
     pub fn ancestors(&self) -> Vec<Cow<'_, str>> {
         let mut out = Vec::new();
-        if let Some(p) = self
-            .field("proc.pname")
-            .or_else(|| self.field("proc.aname[1]"))
-        {
-            out.push(p);
+        self.walk_ancestors(|a| {
+            out.push(a);
+            None::<()>
+        });
+        out
+    }
+
+    /// The first of [`Alert::ancestors`], in order, that `want` accepts. Reads no further than
+    /// needed and collects nothing.
+    pub fn find_ancestor(&self, mut want: impl FnMut(&str) -> bool) -> Option<Cow<'_, str>> {
+        self.walk_ancestors(|a| want(&a).then_some(a))
+    }
+
+    /// Each ancestor in order, until `f` returns something.
+    fn walk_ancestors<'a, T>(&'a self, mut f: impl FnMut(Cow<'a, str>) -> Option<T>) -> Option<T> {
+        // The names' hashes are computed once: ancestry is read for many alerts.
+        let keys = ancestry_keys();
+        let fields = &self.output_fields;
+        let parent = fields
+            .get_key(&keys.pname)
+            .and_then(|v| v.as_text())
+            .or_else(|| fields.get_key(&keys.aname1).and_then(|v| v.as_text()));
+        if let Some(found) = parent.and_then(&mut f) {
+            return Some(found);
         }
-        for (i, key) in ANAME_KEYS.iter().enumerate() {
-            if !self.output_fields.contains_key(key) {
+        for (i, key) in keys.anames.iter().enumerate() {
+            let Some(v) = fields.get_key(key) else {
                 if i > 0 {
                     break;
                 }
                 continue;
-            }
-            if let Some(a) = self.field(key) {
-                out.push(a);
+            };
+            if let Some(found) = v.as_text().and_then(&mut f) {
+                return Some(found);
             }
         }
-        out
+        None
     }
 
     /// A stable content hash (xxh3 of the canonical JSON form), used when no uuid names the alert.

@@ -31,6 +31,26 @@ pub fn name_hash(name: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(name.as_bytes())
 }
 
+/// A field name with its [`name_hash`], computed once (see [`FieldMap::get_key`]).
+#[derive(Debug, Clone)]
+pub struct FieldKey {
+    hash: u64,
+    name: &'static str,
+}
+
+impl FieldKey {
+    pub fn new(name: &'static str) -> Self {
+        FieldKey {
+            hash: name_hash(name),
+            name,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 impl FieldMap {
     pub fn new() -> Self {
         FieldMap::default()
@@ -48,6 +68,18 @@ impl FieldMap {
 
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.find(name).map(|i| &self.entries[i].1)
+    }
+
+    /// [`FieldMap::get`] by a name whose hash was computed once ([`FieldKey`]): for names read
+    /// on every alert, where hashing the name again would be most of the lookup.
+    pub fn get_key(&self, key: &FieldKey) -> Option<&Value> {
+        self.hashes
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x == key.hash)
+            .map(|(i, _)| i)
+            .find(|&i| self.entries[i].0 == key.name)
+            .map(|i| &self.entries[i].1)
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
@@ -191,6 +223,29 @@ impl<'de> Deserialize<'de> for FieldMap {
 /// Reading a field as text the way Falco prints it, treating `null` and `<NA>` as absent.
 pub trait FieldValueExt {
     fn as_text(&self) -> Option<Cow<'_, str>>;
+    /// `as_text().is_some()`, without writing the text.
+    fn has_text(&self) -> bool;
+    /// `as_text().as_deref() == Some(want)`, without writing an integer or a boolean as text.
+    fn text_is(&self, want: &str) -> bool;
+}
+
+/// An integer as Falco (and `serde_json`) prints it, into `buf`.
+fn write_int(n: u64, negative: bool, buf: &mut [u8; 21]) -> &[u8] {
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
 }
 
 impl FieldValueExt for Value {
@@ -213,6 +268,34 @@ impl FieldValueExt for Value {
                 }
             }
             Value::Object(_) => Some(Cow::Owned(self.to_string())),
+        }
+    }
+
+    fn has_text(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::String(s) => !(s.is_empty() || s == "<NA>"),
+            Value::Bool(_) | Value::Number(_) | Value::Object(_) => true,
+            Value::Array(items) => items.iter().any(|v| v.has_text()),
+        }
+    }
+
+    fn text_is(&self, want: &str) -> bool {
+        let mut buf = [0u8; 21];
+        match self {
+            Value::Null => false,
+            Value::String(s) => !(s.is_empty() || s == "<NA>") && s == want,
+            Value::Bool(b) => want == if *b { "true" } else { "false" },
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    write_int(u, false, &mut buf) == want.as_bytes()
+                } else if let Some(i) = n.as_i64() {
+                    write_int(i.unsigned_abs(), i < 0, &mut buf) == want.as_bytes()
+                } else {
+                    self.as_text().as_deref() == Some(want)
+                }
+            }
+            Value::Array(_) | Value::Object(_) => self.as_text().as_deref() == Some(want),
         }
     }
 }
@@ -239,6 +322,69 @@ mod tests {
         );
         let back: FieldMap = serde_json::from_str(r#"{"d":4,"a":1,"c":3,"b":20}"#).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn text_is_and_has_text_agree_with_as_text() {
+        let values = [
+            json!(null),
+            json!(""),
+            json!("<NA>"),
+            json!("0"),
+            json!("root"),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(7),
+            json!(34816),
+            json!(-1),
+            json!(i64::MIN),
+            json!(u64::MAX),
+            json!(0.0),
+            json!(1.5),
+            json!([]),
+            json!([null, ""]),
+            json!([false, true]),
+            json!({"a": 1}),
+        ];
+        let wants = [
+            "",
+            "0",
+            "00",
+            "-0",
+            "root",
+            "true",
+            "false",
+            "7",
+            "34816",
+            "-1",
+            "0.0",
+            "1.5",
+            "false,true",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ];
+        for v in &values {
+            assert_eq!(v.has_text(), v.as_text().is_some(), "{v}");
+            for w in wants {
+                assert_eq!(
+                    v.text_is(w),
+                    v.as_text().as_deref() == Some(w),
+                    "{v} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn get_key_finds_what_get_finds() {
+        let m: FieldMap = [("proc.name", json!("sh")), ("user.uid", json!(0))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        for name in ["proc.name", "user.uid", "proc.tty"] {
+            assert_eq!(m.get_key(&FieldKey::new(name)), m.get(name), "{name}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod source;
 pub mod verdict;
 
 pub use alert::{Alert, AlertError, InputFormat, RuleName};
-pub use fields::{FieldMap, FieldValueExt};
+pub use fields::{FieldKey, FieldMap, FieldValueExt};
 pub use priority::Priority;
 pub use report::*;
 pub use source::Source;

@@ -7,7 +7,11 @@
 
 use super::{Reasons, Subject};
 use crate::rulecheck::{ExclusionKind, RuleCheck, RuleOrigin, Tri};
+use fa_model::{Alert, FieldKey, FieldValueExt};
 use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// One `[[fact]]` entry of kb/scoring.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +114,55 @@ pub(crate) fn bind(specs: &[FactSpec]) -> Result<Vec<Bound>, String> {
         .collect()
 }
 
+/// The fields the context facts read, with their hashes computed once: every alert runs every
+/// fact, and hashing the names again was a good part of their cost.
+struct Keys {
+    privileged: FieldKey,
+    ka_privileged: FieldKey,
+    uid: FieldKey,
+    user_name: FieldKey,
+    tty: FieldKey,
+    namespaces: [FieldKey; 2],
+    proc_name: FieldKey,
+    image_tag: FieldKey,
+    ka_resource: FieldKey,
+    ka_user: FieldKey,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        privileged: FieldKey::new("container.privileged"),
+        ka_privileged: FieldKey::new("ka.req.pod.containers.privileged"),
+        uid: FieldKey::new("user.uid"),
+        user_name: FieldKey::new("user.name"),
+        tty: FieldKey::new("proc.tty"),
+        namespaces: [
+            FieldKey::new("k8s.ns.name"),
+            FieldKey::new("ka.target.namespace"),
+        ],
+        proc_name: FieldKey::new("proc.name"),
+        image_tag: FieldKey::new("container.image.tag"),
+        ka_resource: FieldKey::new("ka.target.resource"),
+        ka_user: FieldKey::new("ka.user.name"),
+    })
+}
+
+/// The field's value, when present (none of these fields falls back as `hostname` does).
+fn value<'a>(a: &'a Alert, k: &FieldKey) -> Option<&'a Value> {
+    a.output_fields.get_key(k)
+}
+
+/// The field as text (`Alert::field`).
+fn text<'a>(a: &'a Alert, k: &FieldKey) -> Option<Cow<'a, str>> {
+    value(a, k).and_then(|v| v.as_text())
+}
+
+/// `Alert::field(..) == Some(want)`, without writing a number as text.
+fn text_is(a: &Alert, k: &FieldKey, want: &str) -> bool {
+    value(a, k).is_some_and(|v| v.text_is(want))
+}
+
 fn basename(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
@@ -183,13 +236,10 @@ fn attack_evidence(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 // --- Context on the alert ------------------------------------------------------------------------
 
 fn privileged_container(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    let a = s.alert;
-    let field = if a.field("container.privileged").as_deref() == Some("true") {
+    let (a, k) = (s.alert, keys());
+    let field = if text_is(a, &k.privileged, "true") {
         "container.privileged"
-    } else if a
-        .field("ka.req.pod.containers.privileged")
-        .is_some_and(|v| v.split(',').any(|x| x.trim() == "true"))
-    {
+    } else if text(a, &k.ka_privileged).is_some_and(|v| v.split(',').any(|x| x.trim() == "true")) {
         "ka.req.pod.containers.privileged"
     } else {
         return;
@@ -202,34 +252,38 @@ fn privileged_container(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 }
 
 fn root_user(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    let a = s.alert;
-    let uid = a.field("user.uid");
-    let field = match uid.as_deref() {
-        Some("0") => "user.uid",
-        None if a.field("user.name").as_deref() == Some("root") => "user.name",
+    let (a, k) = (s.alert, keys());
+    let field = match value(a, &k.uid).filter(|v| v.has_text()) {
+        Some(uid) if uid.text_is("0") => "user.uid",
+        None if text_is(a, &k.user_name, "root") => "user.name",
         _ => return,
     };
     r.add(Some(field), || "runs as root".into(), b.weight);
 }
 
 fn interactive_terminal(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    if let Some(tty) = s.alert.field("proc.tty") {
-        if tty != "0" {
-            r.add(
-                Some("proc.tty"),
-                || format!("an interactive terminal is attached (tty {tty})"),
-                b.weight,
-            );
-        }
+    // Most alerts carry `proc.tty` 0: compared as a number, the text is written only for a reason.
+    let Some(tty) = value(s.alert, &keys().tty) else {
+        return;
+    };
+    if tty.has_text() && !tty.text_is("0") {
+        r.add(
+            Some("proc.tty"),
+            || {
+                let tty = tty.as_text().unwrap_or_default();
+                format!("an interactive terminal is attached (tty {tty})")
+            },
+            b.weight,
+        );
     }
 }
 
 fn sensitive_namespace(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    for f in ["k8s.ns.name", "ka.target.namespace"] {
-        if let Some(ns) = s.alert.field(f) {
+    for k in &keys().namespaces {
+        if let Some(ns) = text(s.alert, k) {
             if s.scoring.sensitive_namespaces.contains(ns.as_ref()) {
                 r.add(
-                    Some(f),
+                    Some(k.name()),
                     || format!("namespace `{ns}` is a sensitive system namespace"),
                     b.weight,
                 );
@@ -240,16 +294,15 @@ fn sensitive_namespace(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 }
 
 fn shell_under_service(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    let Some(name) = s.alert.field("proc.name") else {
+    let Some(name) = text(s.alert, &keys().proc_name) else {
         return;
     };
     if !s.scoring.shells.contains(name.as_ref()) {
         return;
     }
-    let ancestors = s.alert.ancestors();
-    if let Some(svc) = ancestors
-        .iter()
-        .find(|a| s.scoring.services.contains(basename(a)))
+    if let Some(svc) = s
+        .alert
+        .find_ancestor(|a| s.scoring.services.contains(basename(a)))
     {
         r.add(
             Some("proc.pname"),
@@ -261,7 +314,7 @@ fn shell_under_service(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 }
 
 fn network_tool(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    if let Some(name) = s.alert.field("proc.name") {
+    if let Some(name) = text(s.alert, &keys().proc_name) {
         if s.scoring.network_tools.contains(name.as_ref()) {
             r.add(
                 Some("proc.name"),
@@ -277,7 +330,7 @@ fn network_tool(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 }
 
 fn mutable_image_tag(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    if let Some(tag) = s.alert.field("container.image.tag") {
+    if let Some(tag) = text(s.alert, &keys().image_tag) {
         if s.scoring.mutable_tags.contains(tag.as_ref()) {
             r.add(
                 Some("container.image.tag"),
@@ -290,11 +343,11 @@ fn mutable_image_tag(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
 
 /// A pod's service account reads secrets of another namespace: what a stolen token does.
 fn cross_namespace_secret(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
-    let a = s.alert;
-    if a.field("ka.target.resource").as_deref() != Some("secrets") {
+    let (a, k) = (s.alert, keys());
+    if !text_is(a, &k.ka_resource, "secrets") {
         return;
     }
-    let Some(user) = a.field("ka.user.name") else {
+    let Some(user) = text(a, &k.ka_user) else {
         return;
     };
     let Some(own_ns) = user
@@ -303,7 +356,8 @@ fn cross_namespace_secret(s: &Subject<'_>, r: &mut Reasons, b: Bound) {
     else {
         return;
     };
-    let Some(target) = a.field("ka.target.namespace") else {
+    // `namespaces[1]` is `ka.target.namespace`.
+    let Some(target) = text(a, &k.namespaces[1]) else {
         return;
     };
     if target == own_ns {
