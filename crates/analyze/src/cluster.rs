@@ -5,7 +5,7 @@
 use crate::fingerprint::Fingerprint;
 use chrono::{DateTime, Utc};
 use fa_model::{Alert, ClusterInfo, Report, VerdictKind};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -46,7 +46,7 @@ impl Cluster {
 
 #[derive(Debug)]
 pub struct ClusterTable {
-    map: HashMap<Fingerprint, Cluster>,
+    map: crate::fingerprint::FingerprintMap<Cluster>,
     // (fingerprint, touch) in touch order; stale pairs are skipped lazily on eviction.
     order: VecDeque<(Fingerprint, u64)>,
     cap: usize,
@@ -72,7 +72,7 @@ fn max_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 impl ClusterTable {
     pub fn new(cap: usize) -> Self {
         ClusterTable {
-            map: HashMap::new(),
+            map: Default::default(),
             order: VecDeque::new(),
             cap: cap.max(1),
             touches: 0,

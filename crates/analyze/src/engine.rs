@@ -2,7 +2,7 @@
 //! (`Engine`: de-duplication, incidents, run statistics).
 
 use crate::cluster::{Cluster, ClusterTable};
-use crate::fingerprint::{fingerprint, Fingerprint};
+use crate::fingerprint::fingerprint;
 use crate::incident::{incident_report, IncidentTracker};
 use crate::kb::{KbError, KnowledgeBase, Rule};
 use crate::rulecheck::RuleCheck;
@@ -220,7 +220,7 @@ pub struct Engine {
     pub analyzer: Analyzer,
     cfg: EngineConfig,
     clusters: ClusterTable,
-    extra: HashMap<Fingerprint, ClusterExtra>,
+    extra: crate::fingerprint::FingerprintMap<ClusterExtra>,
     incidents: IncidentTracker,
     pub stats: RunStats,
     /// The largest evicted clusters, so the summary still shows them.
@@ -293,7 +293,7 @@ impl Engine {
         Engine {
             clusters: ClusterTable::new(cfg.max_clusters),
             incidents: IncidentTracker::new(cfg.window, cfg.max_incidents, cfg.max_incidents),
-            extra: HashMap::new(),
+            extra: Default::default(),
             memory: crate::memory::StreamMemory::new(cfg.window),
             analyzer,
             cfg,

@@ -194,6 +194,28 @@ fn push_token(t: &str, out: &mut String) {
     out.push_str(t);
 }
 
+/// A hasher for keys that are hashes already (fingerprints).
+#[derive(Default)]
+pub struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by fingerprint, hashed by [`FingerprintHasher`].
+pub type FingerprintMap<V> =
+    std::collections::HashMap<Fingerprint, V, std::hash::BuildHasherDefault<FingerprintHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

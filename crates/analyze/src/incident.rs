@@ -122,7 +122,7 @@ pub struct Incident {
     entity_hashes: Vec<u64>,
     pub timeline: Vec<TimelineEntry>,
     /// Where each activity's entry is in `timeline`.
-    timeline_index: HashMap<Fingerprint, u32>,
+    timeline_index: crate::fingerprint::FingerprintMap<u32>,
     pub timeline_dropped: u64,
     /// Longest chain of increasing tactic stages seen in time order, per ending stage.
     chain: Vec<u8>,
@@ -230,7 +230,7 @@ impl IncidentTracker {
                 entities: BTreeSet::new(),
                 entity_hashes: Vec::new(),
                 timeline: Vec::new(),
-                timeline_index: HashMap::new(),
+                timeline_index: Default::default(),
                 timeline_dropped: 0,
                 chain: vec![0; stages],
                 chain_by: vec![MIXED_RULES; stages],
@@ -348,7 +348,7 @@ impl IncidentTracker {
         for slug in &tactics {
             advance_chain(&mut chain, scoring, slug);
         }
-        let mut timeline_index = HashMap::new();
+        let mut timeline_index = crate::fingerprint::FingerprintMap::default();
         for (i, e) in rep.timeline.iter().enumerate() {
             if let Some(fp) = e
                 .cluster

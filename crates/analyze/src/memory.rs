@@ -3,12 +3,15 @@
 //! container, pod, namespace or node within the correlation window, and files downloaded on a
 //! workload that a later alert runs ([`crate::staging`]).
 
+use crate::fingerprint::FingerprintHasher;
 use crate::staging::Downloads;
 use chrono::{DateTime, Duration, Utc};
 use fa_model::Alert;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
+use xxhash_rust::xxh3::Xxh3;
 
 /// Entities whose attack evidence is remembered at most.
 const ATTACK_SEEN_CAP: usize = 10_000;
@@ -40,6 +43,14 @@ fn attack_scopes<'a>(
     ]
 }
 
+/// A scope's key: the 64-bit hash of its prefix and name, built without allocating.
+fn scope_key(prefix: &str, name: &str) -> u64 {
+    let mut h = Xxh3::new();
+    h.update(prefix.as_bytes());
+    h.update(name.as_bytes());
+    h.digest()
+}
+
 /// The words `attack_scopes` uses, in its order.
 const SCOPE_WORDS: [&str; 3] = ["workload", "namespace", "node"];
 
@@ -67,11 +78,9 @@ pub struct Recalled {
 #[derive(Debug)]
 pub struct StreamMemory {
     window: Duration,
-    /// Per container/pod/host, namespace and node: when an alert last carried attack evidence,
-    /// and what it was.
-    attack_seen: HashMap<String, AttackSeen>,
-    /// The scope key being looked up (kept to reuse its allocation).
-    scope_key: String,
+    /// Per container/pod/host, namespace and node (by [`scope_key`]): when an alert last
+    /// carried attack evidence, and what it was.
+    attack_seen: HashMap<u64, AttackSeen, BuildHasherDefault<FingerprintHasher>>,
     downloads: Downloads,
 }
 
@@ -79,8 +88,7 @@ impl StreamMemory {
     pub fn new(window: Duration) -> Self {
         StreamMemory {
             window,
-            attack_seen: HashMap::new(),
-            scope_key: String::new(),
+            attack_seen: HashMap::default(),
             downloads: Downloads::default(),
         }
     }
@@ -94,21 +102,18 @@ impl StreamMemory {
         let entity_attack_evidence = if self.attack_seen.is_empty() {
             None
         } else {
-            let key = &mut self.scope_key;
             let seen_map = &mut self.attack_seen;
             attack_scopes(alert, entity)
                 .into_iter()
                 .flatten()
                 .find_map(|(prefix, name, word)| {
-                    key.clear();
-                    key.push_str(prefix);
-                    key.push_str(&name);
-                    let seen = seen_map.get_mut(key.as_str()).filter(|seen| {
-                        match (seen.time, alert.time) {
-                            (Some(t), Some(now)) => now >= t && now - t <= window,
-                            _ => true,
-                        }
-                    })?;
+                    let seen =
+                        seen_map.get_mut(&scope_key(prefix, &name)).filter(|seen| {
+                            match (seen.time, alert.time) {
+                                (Some(t), Some(now)) => now >= t && now - t <= window,
+                                _ => true,
+                            }
+                        })?;
                     let what = &seen.what;
                     let described = seen.described[word].get_or_insert_with(|| {
                         format!("on the same {}: {what}", SCOPE_WORDS[word]).into()
@@ -138,16 +143,13 @@ impl StreamMemory {
             self.attack_seen.clear();
         }
         for (prefix, name, _) in scopes.into_iter().flatten() {
-            let key = &mut self.scope_key;
-            key.clear();
-            key.push_str(prefix);
-            key.push_str(&name);
+            let key = scope_key(prefix, &name);
             // A storm repeats the same evidence on the same scopes: only the time changes.
-            match self.attack_seen.get_mut(key.as_str()) {
+            match self.attack_seen.get_mut(&key) {
                 Some(seen) if seen.what == what => seen.time = alert.time,
                 _ => {
                     self.attack_seen.insert(
-                        key.clone(),
+                        key,
                         AttackSeen {
                             time: alert.time,
                             what: what.to_string(),

@@ -3,12 +3,14 @@
 //! their appends, overrides and exceptions change the upstream rules as Falco's would. Each
 //! reported alert's rule condition is evaluated over the alert's fields ([`RuleBook::check`]).
 
+use crate::fingerprint::FingerprintHasher;
 use crate::rulecheck::{Exclusion, ExclusionKind, RuleCheck, RuleOrigin, Tri};
 use fa_condition::{compile, Compiled, FieldSource, LoadError, Lookup, Outcome, RuleSet, StepKind};
 use fa_model::fields::FieldValueExt;
 use fa_model::Alert;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -124,7 +126,8 @@ pub struct RuleBook {
     merged: Option<Compiled>,
     user_files: Vec<String>,
     /// Shared, not cloned: every repeat of a cluster reads the same checks.
-    cache: Mutex<HashMap<u64, Arc<[RuleCheck]>>>,
+    /// Keyed by fingerprint, which is already a hash: the map takes it as it is.
+    cache: Mutex<HashMap<u64, Arc<[RuleCheck]>, BuildHasherDefault<FingerprintHasher>>>,
     /// Conditions evaluated (cache misses), for tests and statistics.
     evaluations: AtomicU64,
 }
@@ -149,7 +152,7 @@ impl RuleBook {
         RuleBook {
             merged: None,
             user_files: Vec::new(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
             evaluations: AtomicU64::new(0),
         }
     }
@@ -180,7 +183,7 @@ impl RuleBook {
         Ok(RuleBook {
             merged: Some(compile(&set)?),
             user_files: files.iter().map(|(n, _)| n.clone()).collect(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
             evaluations: AtomicU64::new(0),
         })
     }
