@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Entities whose attack evidence is remembered at most.
 const ATTACK_SEEN_CAP: usize = 10_000;
@@ -43,12 +43,13 @@ fn attack_scopes<'a>(
     ]
 }
 
-/// A scope's key: the 64-bit hash of its prefix and name, built without allocating.
-fn scope_key(prefix: &str, name: &str) -> u64 {
-    let mut h = Xxh3::new();
-    h.update(prefix.as_bytes());
-    h.update(name.as_bytes());
-    h.digest()
+/// A scope's key: the 64-bit hash of prefix + name (so the entity `host:n1` and the node scope
+/// `host:` + `n1` are one key), joined in `buf`, which keeps its allocation between calls.
+fn scope_key(buf: &mut String, prefix: &str, name: &str) -> u64 {
+    buf.clear();
+    buf.push_str(prefix);
+    buf.push_str(name);
+    xxh3_64(buf.as_bytes())
 }
 
 /// The words `attack_scopes` uses, in its order.
@@ -81,6 +82,8 @@ pub struct StreamMemory {
     /// Per container/pod/host, namespace and node (by [`scope_key`]): when an alert last
     /// carried attack evidence, and what it was.
     attack_seen: HashMap<u64, AttackSeen, BuildHasherDefault<FingerprintHasher>>,
+    /// The scope key being built (kept to reuse its allocation).
+    key_buf: String,
     downloads: Downloads,
 }
 
@@ -89,6 +92,7 @@ impl StreamMemory {
         StreamMemory {
             window,
             attack_seen: HashMap::default(),
+            key_buf: String::new(),
             downloads: Downloads::default(),
         }
     }
@@ -103,16 +107,16 @@ impl StreamMemory {
             None
         } else {
             let seen_map = &mut self.attack_seen;
+            let buf = &mut self.key_buf;
             attack_scopes(alert, entity)
                 .into_iter()
                 .flatten()
                 .find_map(|(prefix, name, word)| {
-                    let seen =
-                        seen_map.get_mut(&scope_key(prefix, &name)).filter(|seen| {
-                            match (seen.time, alert.time) {
-                                (Some(t), Some(now)) => now >= t && now - t <= window,
-                                _ => true,
-                            }
+                    let seen = seen_map
+                        .get_mut(&scope_key(buf, prefix, &name))
+                        .filter(|seen| match (seen.time, alert.time) {
+                            (Some(t), Some(now)) => now >= t && now - t <= window,
+                            _ => true,
                         })?;
                     let what = &seen.what;
                     let described = seen.described[word].get_or_insert_with(|| {
@@ -143,7 +147,7 @@ impl StreamMemory {
             self.attack_seen.clear();
         }
         for (prefix, name, _) in scopes.into_iter().flatten() {
-            let key = scope_key(prefix, &name);
+            let key = scope_key(&mut self.key_buf, prefix, &name);
             // A storm repeats the same evidence on the same scopes: only the time changes.
             match self.attack_seen.get_mut(&key) {
                 Some(seen) if seen.what == what => seen.time = alert.time,
