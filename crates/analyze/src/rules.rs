@@ -367,15 +367,9 @@ fn map_known(l: Lookup, f: impl Fn(&str) -> Option<String>) -> Lookup {
     }
 }
 
-/// `registry:5000/team/app:1.2@sha256:...` -> `registry:5000/team/app`: the tag is a `:` after
-/// the last `/` (a registry's port comes before it).
-pub fn repository(image: &str) -> String {
-    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
-    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-    match no_digest[last_slash..].find(':') {
-        Some(i) => no_digest[..last_slash + i].to_string(),
-        None => no_digest.to_string(),
-    }
+/// An image reference without its tag or digest ([`fa_model::fields::split_image`]).
+fn repository(image: &str) -> String {
+    fa_model::fields::split_image(image).0.to_string()
 }
 
 impl FieldSource for AlertFields<'_> {

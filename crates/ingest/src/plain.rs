@@ -400,15 +400,9 @@ fn split_image_tag(fields: &mut FieldMap) {
     let Some(Value::String(image)) = fields.get("container.image.repository") else {
         return;
     };
-    let no_digest = image.split_once('@').map_or(image.as_str(), |(r, _)| r);
-    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match no_digest[last_slash..].find(':') {
-        Some(colon) => (
-            no_digest[..last_slash + colon].to_string(),
-            no_digest[last_slash + colon + 1..].to_string(),
-        ),
-        None if no_digest.len() < image.len() => (no_digest.to_string(), String::new()),
-        None => return,
+    let (repo, tag) = match fa_model::fields::split_image(image) {
+        (r, _) if r == image => return,
+        (r, t) => (r.to_string(), t.unwrap_or("").to_string()),
     };
     if !fields.contains_key("container.image") {
         let full = Value::String(image.clone());

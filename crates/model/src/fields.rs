@@ -406,3 +406,39 @@ mod tests {
         assert_eq!(got, ["proc.aname[10]", "proc.aname[2]"]);
     }
 }
+
+/// An image reference split into its repository and tag: `registry:5000/team/app:1.2@sha256:..`
+/// is `registry:5000/team/app` and `1.2`. The tag is a `:` after the last `/` (a registry's port
+/// comes before it); a digest is dropped. `None` for the tag when there is none.
+pub fn split_image(image: &str) -> (&str, Option<&str>) {
+    let no_digest = image.split_once('@').map_or(image, |(r, _)| r);
+    let last_slash = no_digest.rfind('/').map_or(0, |i| i + 1);
+    match no_digest[last_slash..].find(':') {
+        Some(i) => (
+            &no_digest[..last_slash + i],
+            Some(&no_digest[last_slash + i + 1..]),
+        ),
+        None => (no_digest, None),
+    }
+}
+
+#[cfg(test)]
+mod split_image_tests {
+    #[test]
+    fn repository_and_tag() {
+        use super::split_image;
+        assert_eq!(
+            split_image("k8s.gcr.io/pause:3.6"),
+            ("k8s.gcr.io/pause", Some("3.6"))
+        );
+        assert_eq!(
+            split_image("registry:5000/a/b:1.2@sha256:ff"),
+            ("registry:5000/a/b", Some("1.2"))
+        );
+        assert_eq!(
+            split_image("localhost:5000/team/app@sha256:ab"),
+            ("localhost:5000/team/app", None)
+        );
+        assert_eq!(split_image("alpine"), ("alpine", None));
+    }
+}
