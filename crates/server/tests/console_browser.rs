@@ -174,16 +174,19 @@ async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("`{css}` did not appear: {e}"))
 }
 
-/// The element's text; found again when a navigation replaced it meanwhile.
+/// The element's visible text, read in the page by a script: a reference held across a
+/// navigation or a live update goes stale, a query made at the moment of reading does not.
 async fn text_of(c: &Client, css: &str) -> String {
     let t = Instant::now();
+    let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
     loop {
-        match wait_for(c, css).await.text().await {
-            Ok(text) => return text,
-            Err(e) if t.elapsed() < Duration::from_secs(20) => {
-                eprintln!("`{css}` went stale ({e}); looking again");
+        match c.execute(script, vec![serde_json::json!(css)]).await {
+            Ok(serde_json::Value::String(text)) => return text,
+            // Not there yet (or the page is between documents): look again.
+            Ok(_) | Err(_) if t.elapsed() < Duration::from_secs(20) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            Ok(v) => panic!("`{css}` did not appear: {v}"),
             Err(e) => panic!("`{css}`: {e}"),
         }
     }
