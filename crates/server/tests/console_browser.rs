@@ -167,11 +167,58 @@ async fn inert(c: &Client, hits: &AtomicUsize, where_: &str) {
 }
 
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
+    match c
+        .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("`{css}` did not appear: {e}"))
+    {
+        Ok(e) => e,
+        Err(e) => panic!("`{css}` did not appear: {e}; {}", where_now(c).await),
+    }
+}
+
+/// Where the browser is and what it shows, for a failure message.
+async fn where_now(c: &Client) -> String {
+    let url = c.current_url().await.map(|u| u.to_string());
+    let text = c
+        .execute(
+            "return document.body ? document.body.innerText.slice(0, 600) : null;",
+            vec![],
+        )
+        .await;
+    format!("at {url:?}, showing {text:?}")
+}
+
+/// Submit a form by its button and wait for `css` on the page it leads to. After 10 s without
+/// it, the button is clicked once more if it is still there (as a person would); a second miss
+/// fails with where the browser is and what it shows.
+async fn submit_and_wait(c: &Client, button: &str, css: &str) {
+    for attempt in 0..2 {
+        // The first time the button must be there; after a miss, only while it still is.
+        match c.find(Locator::Css(button)).await {
+            Ok(b) => {
+                if let Err(e) = b.click().await {
+                    eprintln!("clicking `{button}`: {e}");
+                }
+            }
+            Err(e) if attempt == 0 => panic!("`{button}`: {e}"),
+            Err(_) => {}
+        }
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if c.find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!(
+            "`{css}` not there 10 s after clicking `{button}` (attempt {}): {}",
+            attempt + 1,
+            where_now(c).await
+        );
+    }
+    panic!("`{css}` did not appear after `{button}`: {}", where_now(c).await);
 }
 
 /// The element's visible text, read in the page by a script: a reference held across a
@@ -610,13 +657,7 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(marker, "live", "the live update reloaded the page");
 
     // Sign out: back to the sign-in page, and the console is closed again.
-    c.find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(&c, "#user").await;
+    submit_and_wait(&c, "#logout", "#user").await;
     c.goto(&format!("{base}/ui/incidents")).await.unwrap();
     wait_for(&c, "#user").await;
     assert!(c
