@@ -161,6 +161,79 @@ impl Analyzer {
     }
 }
 
+/// What an alert brings to the stream before it meets it: everything that depends on the
+/// alert alone (its rule named, knowledge-base entry, fingerprint, tactics and entity, and with
+/// a [`PrepareScratch`] its rule checks and the static part of its verdict). Made by
+/// [`Analyzer::prepare`] on any thread; [`Engine::process_prepared`] takes it in input order.
+pub struct Prepared<'a> {
+    alert: Alert,
+    rule: Option<&'a Rule>,
+    fp: crate::fingerprint::Fingerprint,
+    tactics: Vec<String>,
+    entity: String,
+    /// The rule checks computed for this very alert (when its preparer had not computed them
+    /// for its fingerprint yet): the engine keeps them if it is the first of its fingerprint.
+    checks: Option<Arc<[RuleCheck]>>,
+    statics: Option<Arc<crate::verdict::Statics>>,
+}
+
+/// A preparing thread's own memory: the static parts of verdicts it has worked out, and the
+/// fingerprints whose rule checks it has computed.
+#[derive(Debug, Default)]
+pub struct PrepareScratch {
+    judge: JudgeCache,
+    checked: crate::fingerprint::FingerprintMap<()>,
+    /// Every alert gets a report (with reasons, judged afresh): no static part is needed.
+    every_alert: bool,
+}
+
+/// Fingerprints a preparer remembers having checked; it starts afresh beyond this.
+const CHECKED_LIMIT: usize = 65_536;
+
+impl PrepareScratch {
+    pub fn new(cfg: &EngineConfig) -> Self {
+        PrepareScratch {
+            every_alert: cfg.every_alert,
+            ..Default::default()
+        }
+    }
+}
+
+impl Analyzer {
+    /// The part of an alert's analysis that needs no stream state, so any thread can do it
+    /// ahead of [`Engine::process_prepared`]. Without `scratch` only the cheap parts are done
+    /// (the engine does the rest itself, as one thread does).
+    pub fn prepare(&self, mut alert: Alert, scratch: Option<&mut PrepareScratch>) -> Prepared<'_> {
+        self.name_rule(&mut alert);
+        let rule = self.kb.rule_for(&alert);
+        let fp = fingerprint(&alert);
+        let tactics = self.tactics(&alert, rule);
+        let entity = crate::incident::entity_of(&alert);
+        let (mut checks, mut statics) = (None, None);
+        if let Some(sc) = scratch {
+            // Once per fingerprint per preparer: a repeat's checks are the engine's already.
+            if sc.checked.len() >= CHECKED_LIMIT {
+                sc.checked.clear();
+            }
+            if sc.checked.insert(fp, ()).is_none() {
+                checks = Some(self.rules.check(&alert).into());
+            }
+            if !sc.every_alert {
+                statics = sc.judge.statics(&self.kb, &self.scoring, &alert, rule);
+            }
+        }
+        Prepared {
+            alert,
+            rule,
+            fp,
+            tactics,
+            entity,
+            checks,
+            statics,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Incident sliding window.
@@ -231,6 +304,9 @@ pub struct Engine {
     memory: crate::memory::StreamMemory,
     /// Signature and evidence matches of the repeats, shared by repeats with the same inputs.
     judge_cache: JudgeCache,
+    /// When set, alerts done with go here instead of being freed: an alert parsed on another
+    /// thread is cheaper to free there ([`Engine::collect_spent`]).
+    spent: Option<Vec<Alert>>,
 }
 
 const TEXT_FIELDS: &str = include_str!("../data/text_fields.toml");
@@ -301,18 +377,47 @@ impl Engine {
             evicted_top: Vec::new(),
             observed_since: None,
             judge_cache: JudgeCache::new(),
+            spent: None,
         }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Keep the alerts done with (see `spent`) until [`Engine::take_spent`], or free them as
+    /// they go (the default).
+    pub fn collect_spent(&mut self, on: bool) {
+        self.spent = on.then(Vec::new);
+    }
+
+    /// The alerts done with since the last call, to free on the thread that made them.
+    pub fn take_spent(&mut self) -> Vec<Alert> {
+        self.spent.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Analyse one alert. Returns the reports ready to be written now: the alert's own in
     /// every-alert mode, or a cluster's report when it is evicted to bound memory.
-    pub fn process(&mut self, mut alert: Alert) -> Vec<Emitted> {
+    pub fn process(&mut self, alert: Alert) -> Vec<Emitted> {
+        let a = self.analyzer.clone();
+        let p = a.prepare(alert, None);
+        self.process_prepared(p)
+    }
+
+    /// [`Engine::process`] for an alert prepared ahead ([`Analyzer::prepare`], on any thread,
+    /// by a clone of this engine's analyzer: its rule points into the same knowledge base).
+    /// Alerts must arrive in input order.
+    pub fn process_prepared(&mut self, p: Prepared<'_>) -> Vec<Emitted> {
+        let Prepared {
+            alert,
+            rule,
+            fp,
+            tactics,
+            entity,
+            checks,
+            statics,
+        } = p;
         let a = &self.analyzer;
-        a.name_rule(&mut alert);
-        let rule = a.kb.rule_for(&alert);
-        let fp = fingerprint(&alert);
-        let tactics = a.tactics(&alert, rule);
-        let entity = crate::incident::entity_of(&alert);
         let observed = self
             .incidents
             .observe(&entity, &alert, &tactics, &a.scoring);
@@ -343,11 +448,14 @@ impl Engine {
             runs_download: recalled.runs_download,
             // Cached per fingerprint: a storm's repeats cost a lookup, and every member of a
             // cluster is judged with the same evidence (a cluster's verdict is its worst member's).
-            rule_checks: a.rules.check_cached(fp.0, &alert),
+            // The first alert of a fingerprint in input order decides, whoever computed it.
+            rule_checks: a.rules.check_cached_or(fp.0, &alert, checks),
         };
         // Reasons only for an alert that gets a report; the rest need kind and score.
         let judged = if need_report {
             crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, true)
+        } else if let Some(st) = &statics {
+            crate::verdict::judge_from(&a.kb, &a.scoring, &alert, rule, &ctx, st)
         } else {
             self.judge_cache
                 .judge(&a.kb, &a.scoring, &alert, rule, &ctx)
@@ -406,6 +514,8 @@ impl Engine {
             self.clusters.touch(fp, alert.time, verdict.kind);
             if self.cfg.every_alert && self.cfg.emit_alerts {
                 kept_alert = Some(alert);
+            } else if let Some(bin) = &mut self.spent {
+                bin.push(alert);
             }
             if escalation.is_some() {
                 if let Some(x) = self.extra.get_mut(&fp) {

@@ -101,8 +101,8 @@ struct Pending {
     chain_by: Vec<u64>,
     /// The alert's tactics the incident does not have yet.
     tactics: Vec<String>,
-    /// The alert's rule, if the incident does not count it yet.
-    rule: Option<String>,
+    /// The incident does not count the alert's rule yet.
+    new_rule: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,10 +144,43 @@ impl Incident {
     }
 }
 
+/// The open incidents' map hashes each entity with one seeded xxh3 call instead of SipHash
+/// (it is looked up twice per alert). Entities come from alert fields, so the seed is random
+/// per process, as SipHash's keys are: colliding names cannot be prepared in advance.
+#[derive(Debug, Clone)]
+struct EntityHashing(u64);
+
+impl Default for EntityHashing {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        EntityHashing(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl std::hash::BuildHasher for EntityHashing {
+    type Hasher = EntityHasher;
+    fn build_hasher(&self) -> EntityHasher {
+        EntityHasher(self.0)
+    }
+}
+
+#[derive(Debug)]
+struct EntityHasher(u64);
+
+impl std::hash::Hasher for EntityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+}
+
 #[derive(Debug)]
 pub struct IncidentTracker {
     window: Duration,
-    open: HashMap<String, Incident>,
+    open: HashMap<String, Incident, EntityHashing>,
     closed: Vec<Incident>,
     max_open: usize,
     max_closed: usize,
@@ -169,7 +202,7 @@ impl IncidentTracker {
     pub fn new(window: Duration, max_open: usize, max_closed: usize) -> Self {
         IncidentTracker {
             window,
-            open: HashMap::new(),
+            open: HashMap::default(),
             closed: Vec::new(),
             max_open: max_open.max(1),
             max_closed,
@@ -305,7 +338,7 @@ impl IncidentTracker {
                 p.tactics.push(slug.clone());
             }
         }
-        p.rule = (!inc.counted_rules.contains(alert.rule.as_str())).then(|| alert.rule.to_string());
+        p.new_rule = !inc.counted_rules.contains(alert.rule.as_str());
         let tactics = if progression >= 2 {
             // Only an escalation message needs them.
             let mut t = inc.tactics.clone();
@@ -451,8 +484,8 @@ impl IncidentTracker {
             inc.tactics.append(&mut p.tactics);
             std::mem::swap(&mut inc.chain, &mut p.chain);
             std::mem::swap(&mut inc.chain_by, &mut p.chain_by);
-            if let Some(rule) = p.rule.take() {
-                inc.counted_rules.insert(rule);
+            if std::mem::take(&mut p.new_rule) {
+                inc.counted_rules.insert(alert.rule.to_string());
             }
         }
         if let Some(&i) = inc.timeline_index.get(&fp) {

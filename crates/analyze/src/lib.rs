@@ -11,6 +11,7 @@ pub mod incident;
 pub mod kb;
 pub mod lint;
 pub mod memory;
+pub mod parallel;
 pub mod rulecheck;
 pub mod rules;
 pub mod scoring;

@@ -231,12 +231,23 @@ impl RuleBook {
 
     /// [`RuleBook::check`], remembered by the alert's fingerprint.
     pub fn check_cached(&self, fingerprint: u64, alert: &Alert) -> Arc<[RuleCheck]> {
+        self.check_cached_or(fingerprint, alert, None)
+    }
+
+    /// [`RuleBook::check_cached`], where `computed` (when given) is `check(alert)` worked out
+    /// already (on another thread): it is kept only if the fingerprint has none yet.
+    pub fn check_cached_or(
+        &self,
+        fingerprint: u64,
+        alert: &Alert,
+        computed: Option<Arc<[RuleCheck]>>,
+    ) -> Arc<[RuleCheck]> {
         if let Ok(cache) = self.cache.lock() {
             if let Some(hit) = cache.get(&fingerprint) {
                 return Arc::clone(hit);
             }
         }
-        let checks: Arc<[RuleCheck]> = self.check(alert).into();
+        let checks: Arc<[RuleCheck]> = computed.unwrap_or_else(|| self.check(alert).into());
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();

@@ -31,9 +31,10 @@ pub struct AnalyzeArgs {
     /// Stop at the first rejected line (exit 1)
     #[arg(long)]
     pub strict: bool,
-    /// Threads: with 2 or more, framing and parsing run on their own thread ahead of the
-    /// analysis (which stays in input order, so the output is the same as with 1) [default: 2
-    /// when the machine has 2 or more cores, else 1]
+    /// Threads: with 2 or more, framing and parsing run on a thread of their own and the
+    /// per-alert work (rule, fingerprint, rule checks, signatures and evidence) on N-1 workers,
+    /// ahead of the in-order part (clusters, incidents, output), so the output is the same as
+    /// with 1 [default: the machine's cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// No progress bar and no end summary
@@ -72,41 +73,6 @@ fn parse_format(s: &str) -> Result<Format, String> {
 struct Counters {
     rejected: u64,
     io_errors: u64,
-}
-
-/// Alerts parsed per batch handed from the parsing thread to the analysis.
-const PARSE_BATCH: usize = 1024;
-/// Batches waiting at most: memory stays bounded however fast parsing runs ahead.
-const PARSE_QUEUE: usize = 4;
-
-/// The reader's items, read on a thread of their own when `threads` >= 2: framing and parsing
-/// overlap the analysis of earlier alerts, and the items arrive in input order, so the output
-/// is what one thread writes. The thread stops when the items are no longer wanted.
-fn parse_ahead<I>(reader: I, threads: usize) -> Box<dyn Iterator<Item = I::Item>>
-where
-    I: Iterator + Send + 'static,
-    I::Item: Send + 'static,
-{
-    if threads < 2 {
-        return Box::new(reader);
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<I::Item>>(PARSE_QUEUE);
-    std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(PARSE_BATCH);
-        for item in reader {
-            batch.push(item);
-            if batch.len() == PARSE_BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
-                if tx.send(full).is_err() {
-                    return;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
-        }
-    });
-    Box::new(rx.into_iter().flatten())
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -172,43 +138,63 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         let mut since_tick = 0u32;
         let threads = args
             .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)));
-        for item in parse_ahead(input.into_alerts(), threads) {
-            match item {
-                Ok(alert) => {
-                    for mut e in engine.process(alert) {
-                        if let Some(n) = &narration {
-                            n.narrate(&mut e);
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let stopped = fa_analyze::parallel::run(
+            &mut engine,
+            input.into_alerts(),
+            threads,
+            |item| -> std::ops::ControlFlow<Result<()>> {
+                let step = (|| -> Result<bool> {
+                    match item {
+                        Ok(emitted) => {
+                            for mut e in emitted {
+                                if let Some(n) = &narration {
+                                    n.narrate(&mut e);
+                                }
+                                sink.report(&e.report).context("writing a report")?;
+                            }
                         }
-                        sink.report(&e.report).context("writing a report")?;
+                        Err(rej) => {
+                            if rej.is_fatal() {
+                                eprintln!("falco-analyst: {rej}");
+                                n.io_errors += 1;
+                                return Ok(true);
+                            }
+                            eprintln!("{rej}");
+                            n.rejected += 1;
+                            dead.write(&rej).with_context(|| {
+                                format!("writing dead letter to {}", dead.path().display())
+                            })?;
+                            if args.strict {
+                                dead.flush()?;
+                                sink.finish()?;
+                                eprintln!(
+                                    "falco-analyst: stopping at the first rejected line (--strict)"
+                                );
+                                return Ok(false);
+                            }
+                        }
                     }
-                }
-                Err(rej) => {
-                    if rej.is_fatal() {
-                        eprintln!("falco-analyst: {rej}");
-                        n.io_errors += 1;
-                        continue;
+                    since_tick += 1;
+                    if since_tick >= 4096 {
+                        since_tick = 0;
+                        if let Some(b) = &bar {
+                            b.set_position(progress.bytes());
+                        }
                     }
-                    eprintln!("{rej}");
-                    n.rejected += 1;
-                    dead.write(&rej).with_context(|| {
-                        format!("writing dead letter to {}", dead.path().display())
-                    })?;
-                    if args.strict {
-                        dead.flush()?;
-                        sink.finish()?;
-                        eprintln!("falco-analyst: stopping at the first rejected line (--strict)");
-                        break 'inputs;
-                    }
+                    Ok(true)
+                })();
+                match step {
+                    Ok(true) => std::ops::ControlFlow::Continue(()),
+                    Ok(false) => std::ops::ControlFlow::Break(Ok(())),
+                    Err(e) => std::ops::ControlFlow::Break(Err(e)),
                 }
-            }
-            since_tick += 1;
-            if since_tick >= 4096 {
-                since_tick = 0;
-                if let Some(b) = &bar {
-                    b.set_position(progress.bytes());
-                }
-            }
+            },
+        );
+        match stopped {
+            Some(Ok(())) => break 'inputs,
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
         if let Some(b) = bar {
             b.finish_and_clear();

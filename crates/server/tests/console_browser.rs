@@ -218,7 +218,10 @@ async fn submit_and_wait(c: &Client, button: &str, css: &str) {
             where_now(c).await
         );
     }
-    panic!("`{css}` did not appear after `{button}`: {}", where_now(c).await);
+    panic!(
+        "`{css}` did not appear after `{button}`: {}",
+        where_now(c).await
+    );
 }
 
 /// The element's visible text, read in the page by a script: a reference held across a

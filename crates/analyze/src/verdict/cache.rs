@@ -46,11 +46,19 @@ struct CachedHit {
     value: String,
 }
 
+/// The static part of a judgement (the benign signatures and attack evidence that held),
+/// without borrowing the alert: made on any thread (`Analyzer::prepare`), read with the
+/// context by [`judge_from`].
+#[derive(Debug)]
+pub struct Statics {
+    benign: Vec<SigRef>,
+    evidence: Vec<CachedHit>,
+}
+
 #[derive(Debug)]
 struct Entry {
     key: Box<[u8]>,
-    benign: Vec<SigRef>,
-    evidence: Vec<CachedHit>,
+    statics: Arc<Statics>,
 }
 
 /// What the knowledge base and scoring read, and the inputs already judged.
@@ -93,50 +101,49 @@ impl JudgeCache {
         rule: Option<&Rule>,
         ctx: &Context,
     ) -> Judgement {
+        match self.statics(kb, scoring, alert, rule) {
+            Some(st) => judge_from(kb, scoring, alert, rule, ctx, &st),
+            None => judge_with(kb, scoring, alert, rule, ctx, false),
+        }
+    }
+
+    /// The static part of the alert's judgement, remembered for its inputs; `None` when it
+    /// cannot be written down (the alert is then judged afresh).
+    pub fn statics(
+        &mut self,
+        kb: &Arc<KnowledgeBase>,
+        scoring: &Arc<Scoring>,
+        alert: &Alert,
+        rule: Option<&Rule>,
+    ) -> Option<Arc<Statics>> {
         // Evidence read from the message: a message carries times and ids, it never repeats.
         if reads_message(alert) {
             self.misses += 1;
-            return judge_with(kb, scoring, alert, rule, ctx, false);
+            return fresh(kb, scoring, alert, rule).map(Arc::new);
         }
         self.bind(kb, scoring);
         if !self.build_key(alert, rule) {
             self.misses += 1;
-            return judge_with(kb, scoring, alert, rule, ctx, false);
+            return fresh(kb, scoring, alert, rule).map(Arc::new);
         }
         let h = xxhash_rust::xxh3::xxh3_64(&self.key);
         if let Some(e) = self.entries.get(&h).filter(|e| *e.key == *self.key) {
-            if let Some((benign, evidence)) = restore(e, kb, scoring, rule) {
-                self.hits += 1;
-                let subject = Subject::from_parts(scoring, alert, ctx, benign, evidence);
-                return conclude(scoring, alert, rule, &subject, false);
-            }
+            self.hits += 1;
+            return Some(Arc::clone(&e.statics));
         }
         self.misses += 1;
-        let benign = kb.benign_matches(alert, rule);
-        let evidence = scoring.evidence.find(alert);
-        let refs: Option<Vec<SigRef>> = benign.iter().map(|m| sig_ref(kb, rule, m)).collect();
-        if let Some(refs) = refs {
-            if self.entries.len() >= LIMIT {
-                self.entries.clear();
-            }
-            self.entries.insert(
-                h,
-                Entry {
-                    key: self.key.as_slice().into(),
-                    benign: refs,
-                    evidence: evidence
-                        .iter()
-                        .map(|h| CachedHit {
-                            entry: h.evidence.index(),
-                            field: h.field.to_string(),
-                            value: h.value.to_string(),
-                        })
-                        .collect(),
-                },
-            );
+        let st = Arc::new(fresh(kb, scoring, alert, rule)?);
+        if self.entries.len() >= LIMIT {
+            self.entries.clear();
         }
-        let subject = Subject::from_parts(scoring, alert, ctx, benign, evidence);
-        conclude(scoring, alert, rule, &subject, false)
+        self.entries.insert(
+            h,
+            Entry {
+                key: self.key.as_slice().into(),
+                statics: Arc::clone(&st),
+            },
+        );
+        Some(st)
     }
 
     /// Start afresh when the knowledge base or scoring is not the one the entries came from.
@@ -281,6 +288,51 @@ fn reads(fields: &[(u64, String)], slots: &[u32], hash: u64, name: &str) -> Opti
     None
 }
 
+/// The static part worked out afresh; `None` when a match cannot be pointed back to its
+/// signature or evidence entry.
+fn fresh(
+    kb: &KnowledgeBase,
+    scoring: &Scoring,
+    alert: &Alert,
+    rule: Option<&Rule>,
+) -> Option<Statics> {
+    let benign = kb.benign_matches(alert, rule);
+    let evidence = scoring.evidence.find(alert);
+    Some(Statics {
+        benign: benign
+            .iter()
+            .map(|m| sig_ref(kb, rule, m))
+            .collect::<Option<Vec<_>>>()?,
+        evidence: evidence
+            .iter()
+            .map(|h| CachedHit {
+                entry: h.evidence.index(),
+                field: h.field.to_string(),
+                value: h.value.to_string(),
+            })
+            .collect(),
+    })
+}
+
+/// A score-only judgement ([`judge_with`] with `explain == false`) from the alert's static part
+/// worked out before: the judgement computed afresh, without the matching again.
+pub fn judge_from(
+    kb: &KnowledgeBase,
+    scoring: &Scoring,
+    alert: &Alert,
+    rule: Option<&Rule>,
+    ctx: &Context,
+    statics: &Statics,
+) -> Judgement {
+    match restore(statics, kb, scoring, rule) {
+        Some((benign, evidence)) => {
+            let subject = Subject::from_parts(scoring, alert, ctx, benign, evidence);
+            conclude(scoring, alert, rule, &subject, false)
+        }
+        None => judge_with(kb, scoring, alert, rule, ctx, false),
+    }
+}
+
 /// The table's keys are xxh3 hashes already: hashing them again would only cost time.
 #[derive(Debug, Default)]
 struct KeyHasher(u64);
@@ -317,7 +369,7 @@ fn sig_ref(kb: &KnowledgeBase, rule: Option<&Rule>, m: &SignatureMatch<'_>) -> O
 /// A cached entry as the facts read it.
 #[allow(clippy::type_complexity)]
 fn restore<'a>(
-    e: &'a Entry,
+    e: &'a Statics,
     kb: &'a KnowledgeBase,
     scoring: &'a Scoring,
     rule: Option<&'a Rule>,

@@ -12,7 +12,7 @@ mod evidence;
 pub(crate) mod facts;
 mod prevalence;
 
-pub use cache::JudgeCache;
+pub use cache::{judge_from, JudgeCache, Statics};
 pub use evidence::{
     check_entry, is_pseudo_field, pattern as evidence_pattern, read_entries, EvidenceEntry,
     EvidenceError, EvidenceSet, Hit, Scope, BUILTIN_TEXT as EVIDENCE_TEXT,

@@ -1,0 +1,152 @@
+//! A stream of alerts through the engine on several threads, with the output of one.
+//!
+//! Three stages: the input's own iterator (framing and parsing) on a thread of its own; workers
+//! that prepare each alert ([`Analyzer::prepare`]: its rule, fingerprint, tactics, entity, rule
+//! checks and the static part of its verdict, none of which depends on other alerts); and the
+//! calling thread, which takes the prepared alerts back in input order and runs what does
+//! depend on the stream (clusters, incidents, prevalence, the verdict's context, output). Each
+//! alert's result is exactly what [`Engine::process`] gives it, so the output is the same
+//! whatever the thread count (crates/cli/tests/threads.rs checks it byte for byte).
+
+use crate::engine::{Emitted, Engine, PrepareScratch, Prepared};
+use fa_model::Alert;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+/// Items per batch handed between the stages: large enough that a channel operation and a
+/// lock per batch cost nothing per alert, small enough to keep the stages close.
+const BATCH: usize = 512;
+/// Batches between the reader and the calling thread at most: memory stays bounded however
+/// fast the reader and the workers run ahead (or however late one worker is).
+const IN_FLIGHT: usize = 16;
+
+/// Feed `items` through `engine` and hand each result to `each`, in input order: an alert's
+/// emitted reports, or the input's error for a record it could not read. `threads` counts the
+/// threads working at once besides the reader: with fewer than 2, everything runs on the
+/// calling thread. Stops early when `each` breaks, returning its value.
+pub fn run<I, E, B>(
+    engine: &mut Engine,
+    items: I,
+    threads: usize,
+    mut each: impl FnMut(Result<Vec<Emitted>, E>) -> ControlFlow<B>,
+) -> Option<B>
+where
+    I: Iterator<Item = Result<Alert, E>> + Send,
+    E: Send,
+{
+    if threads < 2 {
+        for item in items {
+            if let ControlFlow::Break(b) = each(item.map(|a| engine.process(a))) {
+                return Some(b);
+            }
+        }
+        return None;
+    }
+    // The calling thread takes one share of the work; the workers the rest.
+    let workers = threads - 1;
+    let analyzer = engine.analyzer.clone();
+    let cfg = engine.config().clone();
+    std::thread::scope(|s| {
+        let (raw_tx, raw_rx) = sync_channel::<(u64, Vec<Result<Alert, E>>)>(IN_FLIGHT);
+        let (done_tx, done_rx) = sync_channel::<(u64, Vec<Result<Prepared<'_>, E>>)>(IN_FLIGHT);
+        // A permit per batch in flight: the reader takes one before sending, the calling
+        // thread gives it back once the batch is processed.
+        let (permit_tx, permit_rx) = sync_channel::<()>(IN_FLIGHT);
+        // Alerts done with go back to the reader, which made them, to be freed there: a free on
+        // the allocating thread is cheap, one from another thread costs the in-order stage.
+        let (spent_tx, spent_rx) = sync_channel::<Vec<Alert>>(IN_FLIGHT);
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+
+        s.spawn(move || {
+            let mut seq = 0u64;
+            let mut batch = Vec::with_capacity(BATCH);
+            let send = |batch: Vec<Result<Alert, E>>, seq: &mut u64| -> bool {
+                if permit_tx.send(()).is_err() || raw_tx.send((*seq, batch)).is_err() {
+                    return false;
+                }
+                *seq += 1;
+                true
+            };
+            for item in items {
+                while let Ok(spent) = spent_rx.try_recv() {
+                    drop(spent);
+                }
+                batch.push(item);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if !send(full, &mut seq) {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                send(batch, &mut seq);
+            }
+        });
+
+        for _ in 0..workers {
+            let raw_rx = Arc::clone(&raw_rx);
+            let done_tx = done_tx.clone();
+            let analyzer = &analyzer;
+            let cfg = &cfg;
+            s.spawn(move || {
+                let mut scratch = PrepareScratch::new(cfg);
+                loop {
+                    // The lock is held only to take a batch, not while preparing it.
+                    let next = match raw_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, batch)) = next else { return };
+                    let prepared = batch
+                        .into_iter()
+                        .map(|item| item.map(|a| analyzer.prepare(a, Some(&mut scratch))))
+                        .collect();
+                    if done_tx.send((seq, prepared)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        engine.collect_spent(true);
+        let out = in_order(engine, done_rx, permit_rx, spent_tx, &mut each);
+        engine.collect_spent(false);
+        out
+        // Returning drops the receivers: the workers and the reader stop at their next send.
+    })
+}
+
+/// The calling thread's stage: prepared batches put back in input order, each alert through
+/// the engine's stream state.
+fn in_order<E, B>(
+    engine: &mut Engine,
+    done: Receiver<(u64, Vec<Result<Prepared<'_>, E>>)>,
+    permits: Receiver<()>,
+    spent: SyncSender<Vec<Alert>>,
+    each: &mut impl FnMut(Result<Vec<Emitted>, E>) -> ControlFlow<B>,
+) -> Option<B> {
+    let mut next = 0u64;
+    let mut early: BTreeMap<u64, Vec<Result<Prepared<'_>, E>>> = BTreeMap::new();
+    for (seq, batch) in done.iter() {
+        early.insert(seq, batch);
+        while let Some(batch) = early.remove(&next) {
+            next += 1;
+            for item in batch {
+                if let ControlFlow::Break(b) = each(item.map(|p| engine.process_prepared(p))) {
+                    return Some(b);
+                }
+            }
+            // The batch is done: the reader may send another, and free its alerts (unless it
+            // is busy: they are freed here then, and never pile up).
+            let _ = permits.recv();
+            match spent.try_send(engine.take_spent()) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(v)) => drop(v),
+            }
+        }
+    }
+    None
+}
