@@ -151,11 +151,18 @@ impl Analyzer {
     }
 
     pub fn report_with(&self, alert: &Alert, rule: Option<&Rule>, verdict: Verdict) -> Report {
+        let mut report = self.report_without_verdict(alert, rule);
+        report.verdict = Some(verdict);
+        report
+    }
+
+    /// The alert's report but its verdict (which depends on the stream): what a worker can
+    /// write ahead ([`Analyzer::prepare`]). The gate reads no verdict.
+    pub fn report_without_verdict(&self, alert: &Alert, rule: Option<&Rule>) -> Report {
         let event = describe::event_details(alert);
         let desc = rule.map(|r| r.entry.description.as_str());
         let mut report = Report::skeleton(alert, describe::summary(alert, desc), event);
         self.kb.enrich_with(alert, rule, &mut report);
-        report.verdict = Some(verdict);
         crate::gate::check_report(&mut report);
         report
     }
@@ -175,6 +182,9 @@ pub struct Prepared<'a> {
     /// for its fingerprint yet): the engine keeps them if it is the first of its fingerprint.
     checks: Option<Arc<[RuleCheck]>>,
     statics: Option<Arc<crate::verdict::Statics>>,
+    /// The report but its verdict, written ahead when the alert will likely need one (every
+    /// alert in every-alert mode, else the first of its fingerprint this preparer saw).
+    report: Option<Box<Report>>,
 }
 
 /// A preparing thread's own memory: the static parts of verdicts it has worked out, and the
@@ -185,6 +195,8 @@ pub struct PrepareScratch {
     checked: crate::fingerprint::FingerprintMap<()>,
     /// Every alert gets a report (with reasons, judged afresh): no static part is needed.
     every_alert: bool,
+    /// Reports are written (not `--summary`).
+    keep_reports: bool,
 }
 
 /// Fingerprints a preparer remembers having checked; it starts afresh beyond this.
@@ -194,6 +206,7 @@ impl PrepareScratch {
     pub fn new(cfg: &EngineConfig) -> Self {
         PrepareScratch {
             every_alert: cfg.every_alert,
+            keep_reports: cfg.keep_reports,
             ..Default::default()
         }
     }
@@ -209,14 +222,19 @@ impl Analyzer {
         let fp = fingerprint(&alert);
         let tactics = self.tactics(&alert, rule);
         let entity = crate::incident::entity_of(&alert);
-        let (mut checks, mut statics) = (None, None);
+        let (mut checks, mut statics, mut report) = (None, None, None);
         if let Some(sc) = scratch {
-            // Once per fingerprint per preparer: a repeat's checks are the engine's already.
+            // Once per fingerprint per preparer: a repeat's checks are the engine's already,
+            // and only a new cluster's first alert gets a report.
             if sc.checked.len() >= CHECKED_LIMIT {
                 sc.checked.clear();
             }
-            if sc.checked.insert(fp, ()).is_none() {
+            let first = sc.checked.insert(fp, ()).is_none();
+            if first {
                 checks = Some(self.rules.check(&alert).into());
+            }
+            if sc.every_alert || (first && sc.keep_reports) {
+                report = Some(Box::new(self.report_without_verdict(&alert, rule)));
             }
             if !sc.every_alert {
                 statics = sc.judge.statics(&self.kb, &self.scoring, &alert, rule);
@@ -230,6 +248,7 @@ impl Analyzer {
             entity,
             checks,
             statics,
+            report,
         }
     }
 }
@@ -416,6 +435,7 @@ impl Engine {
             entity,
             checks,
             statics,
+            report: ahead,
         } = p;
         let a = &self.analyzer;
         let observed = self
@@ -483,7 +503,13 @@ impl Engine {
 
         let mut out = Vec::new();
         let mut kept_alert: Option<Alert> = None;
-        let report = need_report.then(|| a.report_with(&alert, rule, verdict.clone()));
+        let report = need_report.then(|| match ahead {
+            Some(mut r) => {
+                r.verdict = Some(verdict.clone());
+                *r
+            }
+            None => a.report_with(&alert, rule, verdict.clone()),
+        });
         self.incidents
             .record(&entity, fp, &alert, &verdict, || match &report {
                 Some(r) => (r.summary.clone(), r.id.clone()),

@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use fa_model::{
     Alert, Confidence, IncidentReport, Reason, TimelineEntry, Verdict, VerdictKind, SCHEMA_VERSION,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 /// Distinct activities listed per incident; the rest are counted. Repeats of one activity
 /// fold into its entry, so a storm on one container does not grow its incident.
@@ -181,6 +182,12 @@ impl std::hash::Hasher for EntityHasher {
 pub struct IncidentTracker {
     window: Duration,
     open: HashMap<String, Incident, EntityHashing>,
+    /// The open incidents by (last seen, seq), oldest first, to find the stalest without a
+    /// scan of all of them (a fleet of containers keeps the table full). Entries are added as
+    /// `last_seen` moves and left behind: one whose incident closed or moved on is skipped.
+    stalest: BinaryHeap<Reverse<(Option<DateTime<Utc>>, u64)>>,
+    /// The entity of each open incident by its `seq` (for `stalest`).
+    by_seq: HashMap<u64, String>,
     closed: Vec<Incident>,
     max_open: usize,
     max_closed: usize,
@@ -203,6 +210,8 @@ impl IncidentTracker {
         IncidentTracker {
             window,
             open: HashMap::default(),
+            stalest: BinaryHeap::new(),
+            by_seq: HashMap::new(),
             closed: Vec::new(),
             max_open: max_open.max(1),
             max_closed,
@@ -238,6 +247,7 @@ impl IncidentTracker {
         };
         if expired {
             if let Some(done) = self.open.remove(entity) {
+                self.by_seq.remove(&done.seq);
                 self.close(done);
             }
         }
@@ -276,6 +286,8 @@ impl IncidentTracker {
         // Only a new incident pays for the entity's key.
         if !present {
             self.open.insert(entity.to_string(), new_incident());
+            self.by_seq.insert(seq, entity.to_string());
+            self.stale_push(time, seq);
         }
         let Some(inc) = self.open.get_mut(entity) else {
             // Just inserted: not reached.
@@ -288,9 +300,14 @@ impl IncidentTracker {
             self.next_seq += 1;
         }
         inc.alert_count += 1;
+        let mut moved = None;
         if let Some(t) = time {
             inc.first_seen = Some(inc.first_seen.map_or(t, |f| f.min(t)));
-            inc.last_seen = Some(inc.last_seen.map_or(t, |l| l.max(t)));
+            let last = Some(inc.last_seen.map_or(t, |l| l.max(t)));
+            if last != inc.last_seen {
+                inc.last_seen = last;
+                moved = Some((last, inc.seq));
+            }
         }
         if !inc.rules.contains(alert.rule.as_str()) {
             inc.rules.insert(alert.rule.to_string());
@@ -347,6 +364,9 @@ impl IncidentTracker {
         } else {
             Vec::new()
         };
+        if let Some((last, seq)) = moved {
+            self.stale_push(last, seq);
+        }
         Observed {
             progression,
             tactics,
@@ -408,6 +428,7 @@ impl IncidentTracker {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.by_seq.insert(seq, rep.entity.clone());
         self.open.insert(
             rep.entity.clone(),
             Incident {
@@ -440,6 +461,7 @@ impl IncidentTracker {
                 seq,
             },
         );
+        self.stale_push(rep.last_seen, seq);
         true
     }
 
@@ -450,7 +472,14 @@ impl IncidentTracker {
     /// replicas) and the store has their latest state. Returns how many were dropped.
     pub fn forget_open(&mut self, mut gone: impl FnMut(&str) -> bool) -> usize {
         let before = self.open.len();
-        self.open.retain(|entity, _| !gone(entity));
+        let by_seq = &mut self.by_seq;
+        self.open.retain(|entity, inc| {
+            let keep = !gone(entity);
+            if !keep {
+                by_seq.remove(&inc.seq);
+            }
+            keep
+        });
         before - self.open.len()
     }
 
@@ -546,23 +575,51 @@ impl IncidentTracker {
         self.closed.push(inc);
     }
 
+    /// Note an open incident's (new) last-seen time; the heap is rebuilt from the open
+    /// incidents when left-behind entries outnumber them.
+    fn stale_push(&mut self, last_seen: Option<DateTime<Utc>>, seq: u64) {
+        self.stalest.push(Reverse((last_seen, seq)));
+        if self.stalest.len() > 2 * self.open.len() + 64 {
+            self.stalest = self
+                .open
+                .values()
+                .map(|i| Reverse((i.last_seen, i.seq)))
+                .collect();
+        }
+    }
+
+    /// Close the open incident seen last the longest ago (the first opened among equals).
     fn evict_stalest(&mut self) {
-        let stalest = self
-            .open
-            .values()
-            .min_by_key(|i| (i.last_seen, i.seq))
-            .map(|i| i.entity.clone());
-        if let Some(e) = stalest {
-            if let Some(inc) = self.open.remove(&e) {
+        while let Some(Reverse((last_seen, seq))) = self.stalest.pop() {
+            let Some(entity) = self.by_seq.get(&seq) else {
+                continue; // closed since
+            };
+            if self
+                .open
+                .get(entity)
+                .is_none_or(|i| i.seq != seq || i.last_seen != last_seen)
+            {
+                continue; // seen again since: a later entry stands for it
+            }
+            let Some(entity) = self.by_seq.remove(&seq) else {
+                continue;
+            };
+            if let Some(inc) = self.open.remove(&entity) {
                 self.evicted += 1;
                 self.close(inc);
             }
+            return;
         }
     }
 
     /// Close everything and return the incidents (two or more alerts), oldest first.
     pub fn finish(mut self) -> Vec<Incident> {
-        let open: Vec<Incident> = self.open.drain().map(|(_, v)| v).collect();
+        self.by_seq.clear();
+        self.stalest.clear();
+        let mut open: Vec<Incident> = self.open.drain().map(|(_, v)| v).collect();
+        // In the order they opened, not the map's (random per process): which incidents the
+        // cap keeps when severities tie must not change from one run to the next.
+        open.sort_by_key(|i| i.seq);
         for inc in open {
             self.close(inc);
         }
@@ -680,5 +737,60 @@ pub fn incident_report(inc: &Incident, scoring: &Scoring, kb: &KnowledgeBase) ->
         entities: inc.entities.iter().cloned().collect(),
         timeline: inc.timeline.clone(),
         timeline_omitted: inc.timeline_dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(container: &str, secs: Option<i64>) -> Alert {
+        let mut v = serde_json::json!({
+            "rule": "Terminal shell in container", "priority": "Notice", "output": "x",
+            "output_fields": {"container.id": container},
+        });
+        if let Some(s) = secs {
+            v["time"] = serde_json::json!(chrono::DateTime::from_timestamp(1_767_225_600 + s, 0)
+                .expect("valid time")
+                .to_rfc3339());
+        }
+        serde_json::from_value(v).expect("valid alert")
+    }
+
+    /// The heap finds the incident a scan of all open ones finds: the least recently seen,
+    /// the first opened among equals, with times out of order and missing.
+    #[test]
+    fn the_stalest_incident_is_the_one_a_full_scan_finds() {
+        let scoring = Scoring::builtin().expect("scoring loads");
+        let mut t = IncidentTracker::new(Duration::days(365), 8, 10_000);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut evictions = 0;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let entity = format!("c{:02}", x % 29);
+            let secs = (x >> 8) % 5 != 0;
+            let a = alert(&entity, secs.then_some(((x >> 16) % 600) as i64));
+            let key = entity_of(&a);
+            let victim = (!t.open.contains_key(&key) && t.open.len() >= t.max_open).then(|| {
+                t.open
+                    .values()
+                    .min_by_key(|i| (i.last_seen, i.seq))
+                    .map(|i| i.entity.clone())
+                    .expect("a full table")
+            });
+            let before: Vec<String> = t.open.keys().cloned().collect();
+            t.observe(&key, &a, &[], &scoring);
+            if let Some(v) = victim {
+                evictions += 1;
+                assert!(!t.open.contains_key(&v), "{v} should have been evicted");
+                for e in before.iter().filter(|e| **e != v) {
+                    assert!(t.open.contains_key(e), "{e} was evicted instead of {v}");
+                }
+            }
+            assert!(t.stalest.len() <= 2 * t.open.len() + 64);
+        }
+        assert!(evictions > 1000, "only {evictions} evictions");
     }
 }

@@ -15,6 +15,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 3 => gen(args[1].parse().context("N")?, &args[2]),
+        Some("gen-real") if args.len() == 3 => gen_real(args[1].parse().context("N")?, &args[2]),
         Some("parse") if args.len() == 2 => parse(&args[1]),
         Some("compare") if args.len() >= 2 => compare(
             &args[1],
@@ -30,7 +31,7 @@ fn main() -> Result<()> {
             args.iter().find_map(|a| a.strip_prefix("--out=")),
         ),
         _ => bail!(
-            "usage: fa-bench gen N FILE | parse FILE | analyze FILE [--summary | --every-alert] [--out=FILE] | compare FILE [--rounds=N]"
+            "usage: fa-bench gen N FILE | gen-real N FILE | parse FILE | analyze FILE [--summary | --every-alert] [--out=FILE] | compare FILE [--rounds=N]"
         ),
     }
 }
@@ -249,6 +250,79 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// Real-shaped alerts from many containers: the JSON alerts of testdata/alerts and
+/// testdata/corpus (published by real Falco installations) over and over, each copy in one of
+/// 20,000 containers (its id, name and pod changed), with its own pid and time.
+fn gen_real(n: u64, path: &str) -> Result<()> {
+    let mut base: Vec<serde_json::Value> = Vec::new();
+    for dir in [fa_testdata::alerts_dir(), fa_testdata::corpus_dir()] {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("{}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl" || x == "log"))
+            .collect();
+        files.sort();
+        for f in files {
+            // The JSON lines (the corpus's text lines are left out: this file is JSON).
+            for line in std::fs::read_to_string(&f)?.lines() {
+                match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(v) if v.get("output_fields").is_some_and(|o| o.is_object()) => base.push(v),
+                    _ => {}
+                }
+            }
+        }
+    }
+    anyhow::ensure!(!base.is_empty(), "no JSON alerts with output_fields found");
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut rng = Rng(0x2545F4914F6CDD1D);
+    let t0: i64 = 1_767_225_600;
+    for i in 0..n {
+        let mut a = base[(i % base.len() as u64) as usize].clone();
+        let c = rng.below(20_000);
+        let t = t0 + (i as i64) / 20;
+        let time = format!("{}.{:09}Z", chrono_like(t), rng.below(1_000_000_000));
+        a["time"] = serde_json::json!(time);
+        if let Some(o) = a["output_fields"].as_object_mut() {
+            if o.get("container.id").is_some_and(|v| v != "host") {
+                o.insert(
+                    "container.id".into(),
+                    serde_json::json!(format!("{:012x}", 0x5eed_0000_0000u64 + c * 7919)),
+                );
+                o.insert(
+                    "container.name".into(),
+                    serde_json::json!(format!("work-{c}")),
+                );
+            }
+            if o.contains_key("k8s.pod.name") {
+                o.insert(
+                    "k8s.pod.name".into(),
+                    serde_json::json!(format!("work-{c}-5c8d7")),
+                );
+            }
+            if o.contains_key("proc.pid") {
+                o.insert(
+                    "proc.pid".into(),
+                    serde_json::json!(1000 + rng.below(60_000)),
+                );
+            }
+            if o.contains_key("evt.time") {
+                o.insert(
+                    "evt.time".into(),
+                    serde_json::json!((t as u64) * 1_000_000_000),
+                );
+            }
+        }
+        serde_json::to_writer(&mut w, &a)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    eprintln!(
+        "wrote {n} alerts ({} real alerts as templates) to {path}",
+        base.len()
+    );
+    Ok(())
 }
 
 /// A realistic mix: mostly syscall rules from a pool of containers, some k8s audit and
