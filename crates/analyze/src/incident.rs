@@ -770,7 +770,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let entity = format!("c{:02}", x % 29);
-            let secs = (x >> 8) % 5 != 0;
+            let secs = !(x >> 8).is_multiple_of(5);
             let a = alert(&entity, secs.then_some(((x >> 16) % 600) as i64));
             let key = entity_of(&a);
             let victim = (!t.open.contains_key(&key) && t.open.len() >= t.max_open).then(|| {
