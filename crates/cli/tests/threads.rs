@@ -1,5 +1,6 @@
-//! `analyze --threads 2` parses on a thread of its own ahead of the analysis: its output must be
-//! byte for byte what one thread writes, on every bundled input and in every report mode.
+//! `analyze --threads 2` parses on a thread of its own and prepares alerts on a worker ahead of the
+//! in-order analysis: its output must be byte for byte what one thread writes, on every bundled
+//! input and in every report mode.
 
 use std::path::PathBuf;
 use std::process::Command;
