@@ -185,6 +185,9 @@ pub struct Prepared<'a> {
     /// The report but its verdict, written ahead when the alert will likely need one (every
     /// alert in every-alert mode, else the first of its fingerprint this preparer saw).
     report: Option<Box<Report>>,
+    /// The alert's report id, worked out ahead when it likely starts an entry in its incident's
+    /// timeline without a report of its own (an alert without a uuid hashes its content).
+    report_id: Option<String>,
 }
 
 /// A preparing thread's own memory: the static parts of verdicts it has worked out, and the
@@ -193,6 +196,8 @@ pub struct Prepared<'a> {
 pub struct PrepareScratch {
     judge: JudgeCache,
     checked: crate::fingerprint::FingerprintMap<()>,
+    /// (entity, fingerprint) pairs this preparer has seen: a timeline entry each.
+    in_timeline: crate::fingerprint::FingerprintMap<()>,
     /// Every alert gets a report (with reasons, judged afresh): no static part is needed.
     every_alert: bool,
     /// Reports are written (not `--summary`).
@@ -222,7 +227,7 @@ impl Analyzer {
         let fp = fingerprint(&alert);
         let tactics = self.tactics(&alert, rule);
         let entity = crate::incident::entity_of(&alert);
-        let (mut checks, mut statics, mut report) = (None, None, None);
+        let (mut checks, mut statics, mut report, mut report_id) = (None, None, None, None);
         if let Some(sc) = scratch {
             // Once per fingerprint per preparer: a repeat's checks are the engine's already,
             // and only a new cluster's first alert gets a report.
@@ -239,6 +244,15 @@ impl Analyzer {
             if !sc.every_alert {
                 statics = sc.judge.statics(&self.kb, &self.scoring, &alert, rule);
             }
+            if sc.in_timeline.len() >= CHECKED_LIMIT {
+                sc.in_timeline.clear();
+            }
+            let pair = crate::fingerprint::Fingerprint(
+                fp.0 ^ xxhash_rust::xxh3::xxh3_64(entity.as_bytes()).rotate_left(17),
+            );
+            if sc.in_timeline.insert(pair, ()).is_none() && report.is_none() {
+                report_id = Some(alert.report_id());
+            }
         }
         Prepared {
             alert,
@@ -249,6 +263,7 @@ impl Analyzer {
             checks,
             statics,
             report,
+            report_id,
         }
     }
 }
@@ -436,6 +451,7 @@ impl Engine {
             checks,
             statics,
             report: ahead,
+            report_id,
         } = p;
         let a = &self.analyzer;
         let observed = self
@@ -515,7 +531,7 @@ impl Engine {
                 Some(r) => (r.summary.clone(), r.id.clone()),
                 None => (
                     alert.message().unwrap_or(alert.rule.as_str()).to_string(),
-                    alert.report_id(),
+                    report_id.unwrap_or_else(|| alert.report_id()),
                 ),
             });
 

@@ -1,12 +1,17 @@
 //! A stream of alerts through the engine on several threads, with the output of one.
 //!
-//! Three stages: the input's own iterator (framing and parsing) on a thread of its own; workers
-//! that prepare each alert ([`Analyzer::prepare`]: its rule, fingerprint, tactics, entity, rule
-//! checks and the static part of its verdict, none of which depends on other alerts); and the
-//! calling thread, which takes the prepared alerts back in input order and runs what does
-//! depend on the stream (clusters, incidents, prevalence, the verdict's context, output). Each
-//! alert's result is exactly what [`Engine::process`] gives it, so the output is the same
-//! whatever the thread count (crates/cli/tests/threads.rs checks it byte for byte).
+//! The input's own iterator (framing and parsing) runs on a thread of its own; each alert is
+//! prepared ([`Analyzer::prepare`]: its rule, fingerprint, tactics, entity, rule checks, the
+//! static part of its verdict, its report but the verdict; none of it depends on other alerts)
+//! by that thread itself with 2 threads, by workers with more; the calling thread takes the
+//! prepared alerts back in input order and runs what does depend on the stream (clusters,
+//! incidents, prevalence, the verdict's context). Each alert's result is exactly what
+//! [`Engine::process`] gives it, so the output is the same whatever the thread count
+//! (tests/parallel.rs, and crates/cli/tests/threads.rs byte for byte).
+//!
+//! With 2 threads the reader prepares what it reads: a third thread on two cores would only add
+//! hand-offs (each alert's memory read on one more core), which cost more than the balance they
+//! buy (BENCHMARKS.md).
 
 use crate::engine::{Emitted, Engine, PrepareScratch, Prepared};
 use fa_model::Alert;
@@ -24,8 +29,9 @@ const IN_FLIGHT: usize = 16;
 
 /// Feed `items` through `engine` and hand each result to `each`, in input order: an alert's
 /// emitted reports, or the input's error for a record it could not read. `threads` counts the
-/// threads working at once besides the reader: with fewer than 2, everything runs on the
-/// calling thread. Stops early when `each` breaks, returning its value.
+/// threads in all: below 2 everything runs on the calling thread; 2 is the calling thread and
+/// a reader that also prepares; each one more is a worker that prepares. Stops early when `each`
+/// breaks, returning its value.
 pub fn run<I, E, B>(
     engine: &mut Engine,
     items: I,
@@ -44,8 +50,7 @@ where
         }
         return None;
     }
-    // The calling thread takes one share of the work; the workers the rest.
-    let workers = threads - 1;
+    let workers = threads - 2;
     let analyzer = engine.analyzer.clone();
     let cfg = engine.config().clone();
     std::thread::scope(|s| {
@@ -59,15 +64,28 @@ where
         let (spent_tx, spent_rx) = sync_channel::<Vec<Alert>>(IN_FLIGHT);
         let raw_rx = Arc::new(Mutex::new(raw_rx));
 
+        let (reader_done, analyzer_ref, cfg_ref) = (done_tx.clone(), &analyzer, &cfg);
         s.spawn(move || {
             let mut seq = 0u64;
             let mut batch = Vec::with_capacity(BATCH);
-            let send = |batch: Vec<Result<Alert, E>>, seq: &mut u64| -> bool {
-                if permit_tx.send(()).is_err() || raw_tx.send((*seq, batch)).is_err() {
+            // Without workers, this thread prepares its batches itself.
+            let mut own = (workers == 0).then(|| PrepareScratch::new(cfg_ref));
+            let mut send = |batch: Vec<Result<Alert, E>>, seq: &mut u64| -> bool {
+                if permit_tx.send(()).is_err() {
                     return false;
                 }
+                let sent = match &mut own {
+                    Some(scratch) => {
+                        let prepared = batch
+                            .into_iter()
+                            .map(|item| item.map(|a| analyzer_ref.prepare(a, Some(scratch))))
+                            .collect();
+                        reader_done.send((*seq, prepared)).is_ok()
+                    }
+                    None => raw_tx.send((*seq, batch)).is_ok(),
+                };
                 *seq += 1;
-                true
+                sent
             };
             for item in items {
                 while let Ok(spent) = spent_rx.try_recv() {

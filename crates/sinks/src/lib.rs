@@ -2,6 +2,9 @@
 //! writes one file per report. Notifiers (Slack, webhooks) live in `notify`.
 
 pub mod notify;
+mod threaded;
+
+pub use threaded::ThreadedSink;
 
 use fa_model::{IncidentReport, Report, SummaryReport};
 use fa_report::Format;
@@ -12,6 +15,11 @@ use std::path::{Path, PathBuf};
 /// Something that takes finished reports.
 pub trait ReportSink {
     fn report(&mut self, r: &Report) -> io::Result<()>;
+    /// [`ReportSink::report`] for a report the caller is done with (a sink on another thread
+    /// takes it without a copy).
+    fn report_owned(&mut self, r: Report) -> io::Result<()> {
+        self.report(&r)
+    }
     fn incident(&mut self, r: &IncidentReport) -> io::Result<()>;
     fn summary(&mut self, s: &SummaryReport) -> io::Result<()>;
     fn finish(&mut self) -> io::Result<()>;
