@@ -9,14 +9,16 @@
 //! [`Engine::process`] gives it, so the output is the same whatever the thread count
 //! (tests/parallel.rs, and crates/cli/tests/threads.rs byte for byte).
 //!
-//! With 2 threads the reader prepares what it reads: a third thread on two cores would only add
-//! hand-offs (each alert's memory read on one more core), which cost more than the balance they
-//! buy (BENCHMARKS.md).
+//! With 2 threads the reader prepares a batch when the calling thread has batches waiting, and
+//! hands it over as read when the calling thread would otherwise wait (it then prepares it
+//! itself): the work balances between the two without a third thread, whose hand-offs (each
+//! alert's memory read on one more core) cost more than they bought on two cores (BENCHMARKS.md).
 
 use crate::engine::{Emitted, Engine, PrepareScratch, Prepared};
 use fa_model::Alert;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -53,9 +55,12 @@ where
     let workers = threads - 2;
     let analyzer = engine.analyzer.clone();
     let cfg = engine.config().clone();
+    // Batches sent to the calling thread and not taken up yet: how far behind it is.
+    let waiting = AtomicUsize::new(0);
     std::thread::scope(|s| {
         let (raw_tx, raw_rx) = sync_channel::<(u64, Vec<Result<Alert, E>>)>(IN_FLIGHT);
-        let (done_tx, done_rx) = sync_channel::<(u64, Vec<Result<Prepared<'_>, E>>)>(IN_FLIGHT);
+        let (done_tx, done_rx) = sync_channel::<(u64, Batch<'_, E>)>(IN_FLIGHT);
+        let waiting = &waiting;
         // A permit per batch in flight: the reader takes one before sending, the calling
         // thread gives it back once the batch is processed.
         let (permit_tx, permit_rx) = sync_channel::<()>(IN_FLIGHT);
@@ -75,12 +80,20 @@ where
                     return false;
                 }
                 let sent = match &mut own {
-                    Some(scratch) => {
+                    // The calling thread has batches waiting: this thread has time to spare,
+                    // and prepares the batch. Else the calling thread would wait for this one:
+                    // it gets the batch as read and prepares it itself.
+                    Some(scratch) if waiting.load(Ordering::Relaxed) >= 1 => {
                         let prepared = batch
                             .into_iter()
                             .map(|item| item.map(|a| analyzer_ref.prepare(a, Some(scratch))))
                             .collect();
-                        reader_done.send((*seq, prepared)).is_ok()
+                        waiting.fetch_add(1, Ordering::Relaxed);
+                        reader_done.send((*seq, Batch::Prepared(prepared))).is_ok()
+                    }
+                    Some(_) => {
+                        waiting.fetch_add(1, Ordering::Relaxed);
+                        reader_done.send((*seq, Batch::Read(batch))).is_ok()
                     }
                     None => raw_tx.send((*seq, batch)).is_ok(),
                 };
@@ -122,7 +135,8 @@ where
                         .into_iter()
                         .map(|item| item.map(|a| analyzer.prepare(a, Some(&mut scratch))))
                         .collect();
-                    if done_tx.send((seq, prepared)).is_err() {
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    if done_tx.send((seq, Batch::Prepared(prepared))).is_err() {
                         return;
                     }
                 }
@@ -130,31 +144,52 @@ where
         }
         drop(done_tx);
         engine.collect_spent(true);
-        let out = in_order(engine, done_rx, permit_rx, spent_tx, &mut each);
+        let out = in_order(engine, done_rx, waiting, permit_rx, spent_tx, &mut each);
         engine.collect_spent(false);
         out
         // Returning drops the receivers: the workers and the reader stop at their next send.
     })
 }
 
+/// A batch for the calling thread: prepared ahead, or as read (it prepares those itself).
+enum Batch<'a, E> {
+    Prepared(Vec<Result<Prepared<'a>, E>>),
+    Read(Vec<Result<Alert, E>>),
+}
+
 /// The calling thread's stage: prepared batches put back in input order, each alert through
 /// the engine's stream state.
 fn in_order<E, B>(
     engine: &mut Engine,
-    done: Receiver<(u64, Vec<Result<Prepared<'_>, E>>)>,
+    done: Receiver<(u64, Batch<'_, E>)>,
+    waiting: &AtomicUsize,
     permits: Receiver<()>,
     spent: SyncSender<Vec<Alert>>,
     each: &mut impl FnMut(Result<Vec<Emitted>, E>) -> ControlFlow<B>,
 ) -> Option<B> {
     let mut next = 0u64;
-    let mut early: BTreeMap<u64, Vec<Result<Prepared<'_>, E>>> = BTreeMap::new();
+    let mut early: BTreeMap<u64, Batch<'_, E>> = BTreeMap::new();
     for (seq, batch) in done.iter() {
         early.insert(seq, batch);
         while let Some(batch) = early.remove(&next) {
             next += 1;
-            for item in batch {
-                if let ControlFlow::Break(b) = each(item.map(|p| engine.process_prepared(p))) {
-                    return Some(b);
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            match batch {
+                Batch::Prepared(items) => {
+                    for item in items {
+                        if let ControlFlow::Break(b) =
+                            each(item.map(|p| engine.process_prepared(p)))
+                        {
+                            return Some(b);
+                        }
+                    }
+                }
+                Batch::Read(items) => {
+                    for item in items {
+                        if let ControlFlow::Break(b) = each(item.map(|a| engine.process(a))) {
+                            return Some(b);
+                        }
+                    }
                 }
             }
             // The batch is done: the reader may send another, and free its alerts (unless it
