@@ -31,10 +31,10 @@ pub struct AnalyzeArgs {
     /// Stop at the first rejected line (exit 1)
     #[arg(long)]
     pub strict: bool,
-    /// Threads: with 2 or more, framing and parsing run on a thread of their own, the per-alert
-    /// work (rule, fingerprint, rule checks, signatures and evidence) on N-1 workers ahead of the
-    /// in-order part (clusters, incidents), and reports are written on a thread of their own; the
-    /// output is the same as with 1 [default: the machine's cores]
+    /// Threads: with 2, framing and parsing run on a thread of their own that also does the
+    /// per-alert work (rule, fingerprint, rule checks, signatures and evidence) when the in-order
+    /// part (clusters, incidents) is behind; from 3, N-2 workers do it; reports are written on a
+    /// thread of their own. The output is the same as with 1 [default: the machine's cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// No progress bar and no end summary
