@@ -14,7 +14,7 @@
 //! itself): the work balances between the two without a third thread, whose hand-offs (each
 //! alert's memory read on one more core) cost more than they bought on two cores (BENCHMARKS.md).
 
-use crate::engine::{Emitted, Engine, PrepareScratch, Prepared};
+use crate::engine::{Analyzer, Emitted, Engine, PrepareScratch, Prepared};
 use fa_model::Alert;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -79,31 +79,23 @@ where
                 if permit_tx.send(()).is_err() {
                     return false;
                 }
+                // Alerts the calling thread is done with are freed here, a batch at a time.
+                while spent_rx.try_recv().is_ok() {}
                 let sent = match &mut own {
                     // The calling thread has batches waiting: this thread has time to spare,
                     // and prepares the batch. Else the calling thread would wait for this one:
                     // it gets the batch as read and prepares it itself.
                     Some(scratch) if waiting.load(Ordering::Relaxed) >= 1 => {
-                        let prepared = batch
-                            .into_iter()
-                            .map(|item| item.map(|a| analyzer_ref.prepare(a, Some(scratch))))
-                            .collect();
-                        waiting.fetch_add(1, Ordering::Relaxed);
-                        reader_done.send((*seq, Batch::Prepared(prepared))).is_ok()
+                        let prepared = prepare_batch(analyzer_ref, scratch, batch);
+                        hand_over(&reader_done, waiting, *seq, prepared)
                     }
-                    Some(_) => {
-                        waiting.fetch_add(1, Ordering::Relaxed);
-                        reader_done.send((*seq, Batch::Read(batch))).is_ok()
-                    }
+                    Some(_) => hand_over(&reader_done, waiting, *seq, Batch::Read(batch)),
                     None => raw_tx.send((*seq, batch)).is_ok(),
                 };
                 *seq += 1;
                 sent
             };
             for item in items {
-                while let Ok(spent) = spent_rx.try_recv() {
-                    drop(spent);
-                }
                 batch.push(item);
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -131,12 +123,8 @@ where
                         Err(_) => return,
                     };
                     let Ok((seq, batch)) = next else { return };
-                    let prepared = batch
-                        .into_iter()
-                        .map(|item| item.map(|a| analyzer.prepare(a, Some(&mut scratch))))
-                        .collect();
-                    waiting.fetch_add(1, Ordering::Relaxed);
-                    if done_tx.send((seq, Batch::Prepared(prepared))).is_err() {
+                    let prepared = prepare_batch(analyzer, &mut scratch, batch);
+                    if !hand_over(&done_tx, waiting, seq, prepared) {
                         return;
                     }
                 }
@@ -157,6 +145,44 @@ enum Batch<'a, E> {
     Read(Vec<Result<Alert, E>>),
 }
 
+fn prepare_batch<'a, E>(
+    analyzer: &'a Analyzer,
+    scratch: &mut PrepareScratch,
+    batch: Vec<Result<Alert, E>>,
+) -> Batch<'a, E> {
+    Batch::Prepared(
+        batch
+            .into_iter()
+            .map(|item| item.map(|a| analyzer.prepare(a, Some(scratch))))
+            .collect(),
+    )
+}
+
+/// Send a batch to the calling thread, counted as waiting; false once it is gone.
+fn hand_over<'a, E>(
+    to: &SyncSender<(u64, Batch<'a, E>)>,
+    waiting: &AtomicUsize,
+    seq: u64,
+    batch: Batch<'a, E>,
+) -> bool {
+    waiting.fetch_add(1, Ordering::Relaxed);
+    to.send((seq, batch)).is_ok()
+}
+
+/// Each item through `step` and its result to `each`, until `each` breaks.
+fn each_item<T, E, B>(
+    items: Vec<Result<T, E>>,
+    mut step: impl FnMut(T) -> Vec<Emitted>,
+    each: &mut impl FnMut(Result<Vec<Emitted>, E>) -> ControlFlow<B>,
+) -> Option<B> {
+    for item in items {
+        if let ControlFlow::Break(b) = each(item.map(&mut step)) {
+            return Some(b);
+        }
+    }
+    None
+}
+
 /// The calling thread's stage: prepared batches put back in input order, each alert through
 /// the engine's stream state.
 fn in_order<E, B>(
@@ -174,23 +200,12 @@ fn in_order<E, B>(
         while let Some(batch) = early.remove(&next) {
             next += 1;
             waiting.fetch_sub(1, Ordering::Relaxed);
-            match batch {
-                Batch::Prepared(items) => {
-                    for item in items {
-                        if let ControlFlow::Break(b) =
-                            each(item.map(|p| engine.process_prepared(p)))
-                        {
-                            return Some(b);
-                        }
-                    }
-                }
-                Batch::Read(items) => {
-                    for item in items {
-                        if let ControlFlow::Break(b) = each(item.map(|a| engine.process(a))) {
-                            return Some(b);
-                        }
-                    }
-                }
+            let stopped = match batch {
+                Batch::Prepared(items) => each_item(items, |p| engine.process_prepared(p), each),
+                Batch::Read(items) => each_item(items, |a| engine.process(a), each),
+            };
+            if stopped.is_some() {
+                return stopped;
             }
             // The batch is done: the reader may send another, and free its alerts (unless it
             // is busy: they are freed here then, and never pile up).

@@ -11,6 +11,7 @@ use fa_report::Format;
 use fa_sinks::{DirSink, ReportSink, StreamSink, ThreadedSink};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -161,8 +162,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             &mut engine,
             input.into_alerts(),
             threads,
-            |item| -> std::ops::ControlFlow<Result<()>> {
-                let step = (|| -> Result<bool> {
+            |item| -> ControlFlow<Result<()>> {
+                // `?` inside: a failed write stops the run with its error.
+                let step = (|| -> Result<ControlFlow<()>> {
                     match item {
                         Ok(emitted) => {
                             for mut e in emitted {
@@ -176,7 +178,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                             if rej.is_fatal() {
                                 eprintln!("falco-analyst: {rej}");
                                 n.io_errors += 1;
-                                return Ok(true);
+                                return Ok(ControlFlow::Continue(()));
                             }
                             eprintln!("{rej}");
                             n.rejected += 1;
@@ -189,7 +191,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                                 eprintln!(
                                     "falco-analyst: stopping at the first rejected line (--strict)"
                                 );
-                                return Ok(false);
+                                return Ok(ControlFlow::Break(()));
                             }
                         }
                     }
@@ -200,12 +202,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                             b.set_position(progress.bytes());
                         }
                     }
-                    Ok(true)
+                    Ok(ControlFlow::Continue(()))
                 })();
                 match step {
-                    Ok(true) => std::ops::ControlFlow::Continue(()),
-                    Ok(false) => std::ops::ControlFlow::Break(Ok(())),
-                    Err(e) => std::ops::ControlFlow::Break(Err(e)),
+                    Ok(flow) => flow.map_break(Ok),
+                    Err(e) => ControlFlow::Break(Err(e)),
                 }
             },
         );

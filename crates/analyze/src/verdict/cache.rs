@@ -101,8 +101,13 @@ impl JudgeCache {
         rule: Option<&Rule>,
         ctx: &Context,
     ) -> Judgement {
-        match self.statics(kb, scoring, alert, rule) {
+        let st = match self.key_for(kb, scoring, alert, rule) {
+            Some(h) => self.remembered(h, kb, scoring, alert, rule),
+            None => None,
+        };
+        match st {
             Some(st) => judge_from(kb, scoring, alert, rule, ctx, &st),
+            // Nothing to remember it by: judged afresh, without writing the static part down.
             None => judge_with(kb, scoring, alert, rule, ctx, false),
         }
     }
@@ -116,17 +121,42 @@ impl JudgeCache {
         alert: &Alert,
         rule: Option<&Rule>,
     ) -> Option<Arc<Statics>> {
-        // Evidence read from the message: a message carries times and ids, it never repeats.
-        if reads_message(alert) {
-            self.misses += 1;
-            return fresh(kb, scoring, alert, rule).map(Arc::new);
+        match self.key_for(kb, scoring, alert, rule) {
+            Some(h) => self.remembered(h, kb, scoring, alert, rule),
+            None => fresh(kb, scoring, alert, rule).map(Arc::new),
         }
-        self.bind(kb, scoring);
-        if !self.build_key(alert, rule) {
-            self.misses += 1;
-            return fresh(kb, scoring, alert, rule).map(Arc::new);
+    }
+
+    /// The hash of the alert's inputs (in `self.key`), or `None` (counted as a miss) when they
+    /// cannot be keyed: evidence read from the message (a message carries times and ids, it
+    /// never repeats), or a value that cannot be written.
+    fn key_for(
+        &mut self,
+        kb: &Arc<KnowledgeBase>,
+        scoring: &Arc<Scoring>,
+        alert: &Alert,
+        rule: Option<&Rule>,
+    ) -> Option<u64> {
+        if !reads_message(alert) {
+            self.bind(kb, scoring);
+            if self.build_key(alert, rule) {
+                return Some(xxhash_rust::xxh3::xxh3_64(&self.key));
+            }
         }
-        let h = xxhash_rust::xxh3::xxh3_64(&self.key);
+        self.misses += 1;
+        None
+    }
+
+    /// The static part remembered under `h` (the key in `self.key`), else worked out and
+    /// remembered.
+    fn remembered(
+        &mut self,
+        h: u64,
+        kb: &KnowledgeBase,
+        scoring: &Scoring,
+        alert: &Alert,
+        rule: Option<&Rule>,
+    ) -> Option<Arc<Statics>> {
         if let Some(e) = self.entries.get(&h).filter(|e| *e.key == *self.key) {
             self.hits += 1;
             return Some(Arc::clone(&e.statics));
