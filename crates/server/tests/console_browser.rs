@@ -190,10 +190,13 @@ async fn where_now(c: &Client) -> String {
     format!("at {url:?}, showing {text:?}")
 }
 
-/// Submit a form by its button and wait for `css` on the page it leads to. After 10 s without
-/// it, the button is clicked once more if it is still there (as a person would); a second miss
-/// fails with where the browser is and what it shows.
-async fn submit_and_wait(c: &Client, button: &str, css: &str) {
+/// Submit a form by its button and wait until the page shows `css` with `text` in it (any
+/// text when empty). After 10 s without it, the button is clicked once more if it is still
+/// there (as a person would: a click in a real browser now and then starts no submission);
+/// a second miss fails with where the browser is and what it shows.
+async fn submit_and_wait(c: &Client, button: &str, css: &str, text: &str) {
+    let shown = "const e = document.querySelector(arguments[0]); \
+                 return !!e && e.innerText.includes(arguments[1]);";
     for attempt in 0..2 {
         // The first time the button must be there; after a miss, only while it still is.
         match c.find(Locator::Css(button)).await {
@@ -207,19 +210,21 @@ async fn submit_and_wait(c: &Client, button: &str, css: &str) {
         }
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
-            if c.find(Locator::Css(css)).await.is_ok() {
+            let args = vec![serde_json::json!(css), serde_json::json!(text)];
+            // Between documents the script fails: look again.
+            if let Ok(serde_json::Value::Bool(true)) = c.execute(shown, args).await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         eprintln!(
-            "`{css}` not there 10 s after clicking `{button}` (attempt {}): {}",
+            "`{css}` with {text:?} not there 10 s after clicking `{button}` (attempt {}): {}",
             attempt + 1,
             where_now(c).await
         );
     }
     panic!(
-        "`{css}` did not appear after `{button}`: {}",
+        "`{css}` with {text:?} did not appear after `{button}`: {}",
         where_now(c).await
     );
 }
@@ -411,20 +416,7 @@ async fn the_console_in_a_real_browser() {
         .send_keys("isolating the pod")
         .await
         .unwrap();
-    c.find(Locator::Css("#triage-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let t = Instant::now();
-    while !text_of(&c, "#incident-status")
-        .await
-        .contains("acknowledged")
-    {
-        assert!(t.elapsed() < Duration::from_secs(15), "not acknowledged");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    submit_and_wait(&c, "#triage-save", "#incident-status", "acknowledged").await;
     assert!(c.source().await.unwrap().contains("isolating the pod"));
 
     // An alert's report, and its raw JSON one click away.
@@ -474,20 +466,7 @@ async fn the_console_in_a_real_browser() {
         .select_by_value("false_positive")
         .await
         .unwrap();
-    c.find(Locator::Css("#triage-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let t = Instant::now();
-    while !text_of(&c, "#cluster-status")
-        .await
-        .contains("notifications muted")
-    {
-        assert!(t.elapsed() < Duration::from_secs(15), "not muted");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    submit_and_wait(&c, "#triage-save", "#cluster-status", "notifications muted").await;
     let offer = text_of(&c, "#exception").await;
     assert!(
         offer.contains("false positive") && offer.contains("exceptions:"),
@@ -660,7 +639,7 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(marker, "live", "the live update reloaded the page");
 
     // Sign out: back to the sign-in page, and the console is closed again.
-    submit_and_wait(&c, "#logout", "#user").await;
+    submit_and_wait(&c, "#logout", "#user", "").await;
     c.goto(&format!("{base}/ui/incidents")).await.unwrap();
     wait_for(&c, "#user").await;
     assert!(c
