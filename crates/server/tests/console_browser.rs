@@ -292,27 +292,14 @@ async fn the_console_in_a_real_browser() {
         .send_keys("wrong password")
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(text_of(&c, "#login-error")
-        .await
-        .contains("wrong user name or password"));
+    submit_and_wait(&c, "#login", "#login-error", "wrong user name or password").await;
     c.find(Locator::Css("#password"))
         .await
         .unwrap()
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_and_wait(&c, "#login", "#open-incidents", "").await;
 
     // The overview: charts, open incidents, top rules, noisy benign clusters, health.
     wait_for(&c, "#open-incidents").await;
