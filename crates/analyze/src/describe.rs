@@ -201,7 +201,7 @@ pub fn event_details(alert: &Alert) -> EventDetails {
             // Absent values are "shown" in the sense that there is nothing to list.
             let shown = text.is_none();
             Slot {
-                name: k.as_str(),
+                name: k,
                 text,
                 shown,
             }
@@ -1105,7 +1105,7 @@ mod tests {
                     .join(",");
                 for (k, v) in &a.output_fields {
                     let covered = v.as_text().is_none()
-                        || shown.contains(k.as_str())
+                        || shown.contains(k)
                         || k.starts_with("proc.aname[")
                         || k.starts_with("evt.time")
                         || k == "hostname";

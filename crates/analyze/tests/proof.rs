@@ -137,8 +137,8 @@ fn an_exception_no_field_can_narrow_is_withheld_and_the_report_says_so() {
     evil.output_fields = evil
         .output_fields
         .iter()
-        .filter(|(k, _)| k.as_str() != "proc.exepath")
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, _)| *k != "proc.exepath")
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     alerts.push(evil);
     let (a, f) = run(alerts);

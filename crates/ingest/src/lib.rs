@@ -40,7 +40,7 @@ pub use error::{Incomplete, IngestError, NonAlert, Rejected};
 pub use framer::DEFAULT_MAX_VALUE_BYTES;
 pub use input::{open_input, Input, Progress};
 pub use plain::parse_plain_line;
-pub use reader::AlertReader;
+pub use reader::{alert_from_bytes, AlertReader};
 
 use fa_model::Alert;
 

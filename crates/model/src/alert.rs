@@ -1,4 +1,4 @@
-use crate::fields::{FieldKey, FieldMap, FieldValueExt};
+use crate::fields::{FieldKey, FieldMap, FieldValueExt, Lent};
 use crate::{Priority, Source};
 use chrono::{DateTime, Utc};
 use serde::de::{self, MapAccess, Visitor};
@@ -214,28 +214,48 @@ impl Alert {
         let mut a = Alert::default();
         let mut saw_rule = false;
         for (k, v) in map {
-            a.set(k, v, &mut saw_rule)?;
+            a.set(Cow::Owned(k), v, &mut saw_rule)?;
         }
         a.finish(saw_rule)
     }
 
-    fn set(&mut self, k: String, v: Value, saw_rule: &mut bool) -> Result<(), AlertError> {
-        match k.as_str() {
+    /// `time`, `priority` or `source` given as a string: read, not kept (so a parser can lend
+    /// the text instead of copying it). Other keys are left alone.
+    fn set_text(&mut self, k: &str, s: &str) -> Result<(), AlertError> {
+        match k {
+            "time" => {
+                self.time = Some(parse_time(s).ok_or_else(|| AlertError::Field {
+                    field: "time",
+                    problem: format!("`{}` is not an RFC 3339 timestamp", truncate(s, 60)),
+                })?)
+            }
+            "priority" => {
+                self.priority = Some(s.parse().map_err(|e: crate::priority::UnknownPriority| {
+                    AlertError::Field {
+                        field: "priority",
+                        problem: e.to_string(),
+                    }
+                })?)
+            }
+            "source" => self.source = Some(Source::parse(s)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, k: Cow<'_, str>, v: Value, saw_rule: &mut bool) -> Result<(), AlertError> {
+        match k.as_ref() {
+            "time" | "priority" | "source" if v.is_string() => {
+                self.set_text(&k, v.as_str().unwrap_or_default())?
+            }
             "time" => self.time = parse_time_value(&v)?,
             "rule" => {
                 *saw_rule = true;
                 self.rule = RuleName(expect_string("rule", v)?.unwrap_or_default());
             }
+            // Not a string (a string is `set_text`'s): null leaves it unset, the rest is an error.
             "priority" => {
-                if let Some(p) = expect_string("priority", v)? {
-                    self.priority =
-                        Some(p.parse().map_err(|e: crate::priority::UnknownPriority| {
-                            AlertError::Field {
-                                field: "priority",
-                                problem: e.to_string(),
-                            }
-                        })?);
-                }
+                expect_string("priority", v)?;
             }
             "output" => self.output = expect_string("output", v)?,
             "output_fields" => match v {
@@ -276,7 +296,7 @@ impl Alert {
             "hostname" => self.hostname = expect_string("hostname", v)?,
             "uuid" => self.uuid = expect_string("uuid", v)?,
             _ => {
-                self.extra.insert(k, v);
+                self.extra.insert(k.into_owned(), v);
             }
         }
         Ok(())
@@ -470,6 +490,62 @@ fn not_an_object<E: de::Error>(found: &str) -> E {
     })
 }
 
+/// A top-level value as the parser gives it: a string lent where it can be, anything else as
+/// JSON.
+enum Scalar<'de> {
+    Text(Cow<'de, str>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Text(Cow::Owned(s)))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::Bool(b)))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::from(n)))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::from(n)))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::from(n)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'de> Deserialize<'de> for Alert {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -481,7 +557,7 @@ impl<'de> Deserialize<'de> for Alert {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Alert, A::Error> {
                 let mut a = Alert::default();
                 let mut saw_rule = false;
-                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Lent(k)) = map.next_key::<Lent<'de>>()? {
                     if k == "output_fields" {
                         // Straight into the field map: no intermediate JSON object.
                         if let Some(f) = map.next_value_seed(FieldsSeed)? {
@@ -489,9 +565,17 @@ impl<'de> Deserialize<'de> for Alert {
                         }
                         continue;
                     }
-                    let v: Value = map.next_value()?;
-                    a.set(k.into_owned(), v, &mut saw_rule)
+                    if matches!(k.as_ref(), "time" | "priority" | "source") {
+                        // Read in place: these strings are parsed, not kept.
+                        match map.next_value::<Scalar<'de>>()? {
+                            Scalar::Text(s) => a.set_text(&k, &s),
+                            Scalar::Other(v) => a.set(k, v, &mut saw_rule),
+                        }
                         .map_err(de::Error::custom)?;
+                        continue;
+                    }
+                    let v: Value = map.next_value()?;
+                    a.set(k, v, &mut saw_rule).map_err(de::Error::custom)?;
                 }
                 a.finish(saw_rule).map_err(de::Error::custom)
             }
@@ -547,6 +631,53 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("time"), "{e}");
+    }
+
+    /// `time`, `priority` and `source` are read in place by the parser: every shape they come
+    /// in (escaped, null, a number, a list, an object) gives what the `Value` path gives.
+    #[test]
+    fn lent_top_level_values_read_like_owned_ones() {
+        let shapes = [
+            r#""time":"2024-05-07T18:54:19.341081180Z""#,
+            r#""time":"2024-05-07T18:54:19.341081180\u005a""#,
+            r#""time":1715108059341081180"#,
+            r#""time":null"#,
+            r#""time":"yesterday""#,
+            r#""time":true"#,
+            r#""time":[1]"#,
+            r#""time":1.5"#,
+            r#""priority":"Warn\u0069ng""#,
+            r#""priority":"Loud""#,
+            r#""priority":null"#,
+            r#""priority":3"#,
+            r#""source":"SYSCALLS""#,
+            r#""source":" k8s_audit ""#,
+            r#""source":"my_plugin""#,
+            r#""source":"\u006fkta""#,
+            r#""source":null"#,
+            r#""source":{"a":1}"#,
+        ];
+        for shape in shapes {
+            let priority = if shape.starts_with(r#""priority""#) {
+                ""
+            } else {
+                r#""priority":"Notice","#
+            };
+            let line = format!(r#"{{"rule":"r",{priority}{shape}}}"#);
+            let direct = serde_json::from_str::<Alert>(&line).map_err(|e| e.to_string());
+            let value: Value = serde_json::from_str(&line).unwrap();
+            let via_value = Alert::from_value(value).map_err(|e| e.to_string());
+            match (&direct, &via_value) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{shape}"),
+                (Err(a), Err(b)) => assert!(a.contains(b.as_str()), "{shape}: {a} / {b}"),
+                _ => panic!("{shape}: {direct:?} / {via_value:?}"),
+            }
+        }
+        let a: Alert =
+            serde_json::from_str(r#"{"rule":"r","priority":"Warn\u0069ng","source":"\u006fkta"}"#)
+                .unwrap();
+        assert_eq!(a.priority, Some(Priority::Warning));
+        assert_eq!(a.source, Some(Source::Okta));
     }
 
     #[test]

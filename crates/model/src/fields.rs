@@ -5,7 +5,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasherDefault;
+use std::sync::OnceLock;
 
 /// Field name -> value, kept sorted by name, with a hash of each name beside it.
 ///
@@ -15,8 +18,151 @@ use std::fmt;
 /// order, so building the map is mostly pushes.
 #[derive(Debug, Clone, Default)]
 pub struct FieldMap {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(FieldName, Value)>,
     hashes: Vec<u64>,
+}
+
+/// A field's name: one of Falco's own, shared and never copied (`kb/falco_fields.txt`), or
+/// whatever else the sender wrote. Every alert carries a dozen names or more, nearly always
+/// Falco's: sharing them spares an allocation and a free per field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldName(Cow<'static, str>);
+
+impl FieldName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name and its [`name_hash`]: Falco's own names are looked up by the hash.
+    fn hashed(name: Cow<'_, str>) -> (FieldName, u64) {
+        let h = name_hash(&name);
+        let known = known_names().get(&h).filter(|k| ***k == *name);
+        let name = match known {
+            Some(k) => FieldName(Cow::Borrowed(*k)),
+            None => FieldName(Cow::Owned(name.into_owned())),
+        };
+        (name, h)
+    }
+
+    /// Whether the name is one of Falco's, shared rather than owned.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, Cow::Borrowed(_))
+    }
+}
+
+impl std::ops::Deref for FieldName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for FieldName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<FieldName> for String {
+    fn from(n: FieldName) -> String {
+        n.0.into_owned()
+    }
+}
+
+impl PartialEq<str> for FieldName {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for FieldName {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+/// A string the parser lends when it can (no escapes in it) and copies only when it must:
+/// serde's own `Cow<str>` always copies.
+pub(crate) struct Lent<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Lent<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lent<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Lent<'de>, E> {
+                Ok(Lent(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Lent<'de>, E> {
+                Ok(Lent(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Lent<'de>, E> {
+                Ok(Lent(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+const FALCO_FIELDS: &str = include_str!("../../../kb/falco_fields.txt");
+
+/// Highest index spelled out for a field that takes one (`proc.aname[16]` is Falco's deepest).
+const MAX_FIELD_INDEX: usize = 16;
+
+/// Falco's field names by [`name_hash`]: the plain ones of `kb/falco_fields.txt`, and those
+/// that take an argument bare and with each index up to [`MAX_FIELD_INDEX`]. Built once from
+/// our own data, so it is bounded whatever the alerts say.
+fn known_names() -> &'static HashMap<u64, &'static str, BuildHasherDefault<HashIsKey>> {
+    static NAMES: OnceLock<HashMap<u64, &'static str, BuildHasherDefault<HashIsKey>>> =
+        OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = HashMap::default();
+        let mut add = |name: &'static str| {
+            names.entry(name_hash(name)).or_insert(name);
+        };
+        for line in FALCO_FIELDS.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.strip_suffix("[]") {
+                Some(bare) => {
+                    add(bare);
+                    for i in 0..=MAX_FIELD_INDEX {
+                        add(Box::leak(format!("{bare}[{i}]").into_boxed_str()));
+                    }
+                }
+                None => add(line),
+            }
+        }
+        names
+    })
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl PartialEq for FieldMap {
@@ -88,7 +234,11 @@ impl FieldMap {
 
     /// Insert or replace; returns the previous value.
     pub fn insert(&mut self, name: String, value: Value) -> Option<Value> {
-        let h = name_hash(&name);
+        let (name, h) = FieldName::hashed(Cow::Owned(name));
+        self.insert_hashed(name, h, value)
+    }
+
+    fn insert_hashed(&mut self, name: FieldName, h: u64, value: Value) -> Option<Value> {
         if self
             .entries
             .last()
@@ -127,45 +277,45 @@ impl FieldMap {
     }
 
     /// Fields in name order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &Value)> + ExactSizeIterator {
-        self.entries.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &Value)> + ExactSizeIterator {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Fields in name order, each with its name's [`name_hash`].
-    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, &String, &Value)> {
+    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, &str, &Value)> {
         self.hashes
             .iter()
             .zip(self.entries.iter())
-            .map(|(h, (k, v))| (*h, k, v))
+            .map(|(h, (k, v))| (*h, k.as_str(), v))
     }
 
     /// The fields whose names start with `prefix`, in name order.
     pub fn with_prefix<'a>(
         &'a self,
         prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
         let start = self.entries.partition_point(|(k, _)| k.as_str() < prefix);
         self.entries[start..]
             .iter()
             .take_while(move |(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k, v))
+            .map(|(k, v)| (k.as_str(), v))
     }
 }
 
 impl<'a> IntoIterator for &'a FieldMap {
-    type Item = (&'a String, &'a Value);
+    type Item = (&'a str, &'a Value);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Value)>,
-        fn(&'a (String, Value)) -> (&'a String, &'a Value),
+        std::slice::Iter<'a, (FieldName, Value)>,
+        fn(&'a (FieldName, Value)) -> (&'a str, &'a Value),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 }
 
 impl IntoIterator for FieldMap {
-    type Item = (String, Value);
-    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    type Item = (FieldName, Value);
+    type IntoIter = std::vec::IntoIter<(FieldName, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
@@ -194,7 +344,7 @@ impl Serialize for FieldMap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.entries.len()))?;
         for (k, v) in &self.entries {
-            m.serialize_entry(k, v)?;
+            m.serialize_entry(k.as_str(), v)?;
         }
         m.end()
     }
@@ -209,9 +359,16 @@ impl<'de> Deserialize<'de> for FieldMap {
                 f.write_str("an object of Falco fields")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldMap, A::Error> {
-                let mut m = FieldMap::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    m.insert(k, v);
+                // Room for what Falco usually sends, so the map is not grown step by step.
+                let n = map.size_hint().unwrap_or(16).min(64);
+                let mut m = FieldMap {
+                    entries: Vec::with_capacity(n),
+                    hashes: Vec::with_capacity(n),
+                };
+                while let Some(Lent(k)) = map.next_key::<Lent<'de>>()? {
+                    let v: Value = map.next_value()?;
+                    let (name, h) = FieldName::hashed(k);
+                    m.insert_hashed(name, h, v);
                 }
                 Ok(m)
             }
@@ -311,7 +468,7 @@ mod tests {
         for (k, v) in [("b", 2), ("a", 1), ("d", 4), ("c", 3), ("b", 20)] {
             m.insert(k.to_string(), json!(v));
         }
-        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "b", "c", "d"]);
         assert_eq!(m.get("b"), Some(&json!(20)));
         assert_eq!(m["zz"], Value::Null);
@@ -377,6 +534,36 @@ mod tests {
     }
 
     #[test]
+    fn falco_names_are_shared_and_the_senders_owned() {
+        let m: FieldMap = serde_json::from_str(
+            r#"{"proc.name":"sh","proc.n\u0061me2":2,"proc.aname[3]":"x","my.own":1,"proc.p\u006eame":"bash","proc.aname[99]":"y"}"#,
+        )
+        .unwrap();
+        let names: Vec<(&str, bool)> = m
+            .entries
+            .iter()
+            .map(|(k, _)| (k.as_str(), k.is_shared()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("my.own", false),
+                ("proc.aname[3]", true),
+                ("proc.aname[99]", false),
+                ("proc.name", true),
+                ("proc.name2", false),
+                ("proc.pname", true),
+            ]
+        );
+        assert_eq!(m.get("proc.pname"), Some(&json!("bash")));
+        let mut built = FieldMap::new();
+        built.insert("fd.name".to_string(), json!("/etc/shadow"));
+        built.insert("fd.nam".to_string(), json!("x"));
+        let shared: Vec<bool> = built.entries.iter().map(|(k, _)| k.is_shared()).collect();
+        assert_eq!(shared, [false, true]);
+    }
+
+    #[test]
     fn get_key_finds_what_get_finds() {
         let m: FieldMap = [("proc.name", json!("sh")), ("user.uid", json!(0))]
             .into_iter()
@@ -399,10 +586,7 @@ mod tests {
         .into_iter()
         .map(|k| (k.to_string(), json!(k)))
         .collect();
-        let got: Vec<&str> = m
-            .with_prefix("proc.aname[")
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let got: Vec<&str> = m.with_prefix("proc.aname[").map(|(k, _)| k).collect();
         assert_eq!(got, ["proc.aname[10]", "proc.aname[2]"]);
     }
 }

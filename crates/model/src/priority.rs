@@ -92,7 +92,7 @@ impl Serialize for Priority {
 
 impl<'de> Deserialize<'de> for Priority {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let crate::fields::Lent(s) = crate::fields::Lent::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -15,16 +15,24 @@ pub enum Source {
 
 impl Source {
     pub fn parse(s: &str) -> Source {
-        match s.trim().to_ascii_lowercase().as_str() {
-            // Falcosidekick's own fixtures write the plural.
-            "syscall" | "syscalls" => Source::Syscall,
-            "k8s_audit" | "k8saudit" => Source::K8sAudit,
-            "aws_cloudtrail" | "cloudtrail" => Source::AwsCloudtrail,
-            "gcp_auditlog" | "gcpaudit" => Source::GcpAuditlog,
-            "okta" => Source::Okta,
-            "github" => Source::Github,
-            _ => Source::Other(s.to_string()),
-        }
+        // Falcosidekick's own fixtures write the plural.
+        const NAMES: [(&str, Source); 10] = [
+            ("syscall", Source::Syscall),
+            ("syscalls", Source::Syscall),
+            ("k8s_audit", Source::K8sAudit),
+            ("k8saudit", Source::K8sAudit),
+            ("aws_cloudtrail", Source::AwsCloudtrail),
+            ("cloudtrail", Source::AwsCloudtrail),
+            ("gcp_auditlog", Source::GcpAuditlog),
+            ("gcpaudit", Source::GcpAuditlog),
+            ("okta", Source::Okta),
+            ("github", Source::Github),
+        ];
+        let t = s.trim();
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(t))
+            .map_or_else(|| Source::Other(s.to_string()), |(_, src)| src.clone())
     }
 
     pub fn as_str(&self) -> &str {
@@ -62,7 +70,7 @@ impl Serialize for Source {
 
 impl<'de> Deserialize<'de> for Source {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let crate::fields::Lent(s) = crate::fields::Lent::deserialize(d)?;
         Ok(Source::parse(&s))
     }
 }

@@ -809,7 +809,7 @@ async fn route(ctx: &Ctx, writer: &tokio::sync::mpsc::Sender<WriteCmd>) -> Resul
         let mut acks = Vec::new();
         while let Some(m) = batch.next().await {
             let Ok(m) = m else { break };
-            match serde_json::from_slice::<Alert>(&m.payload) {
+            match fa_ingest::alert_from_bytes(&m.payload) {
                 Ok(mut a) => {
                     let (uuid, body) = match crate::ingest::identify(&mut a, m.payload.len() + 64) {
                         Ok(r) => r,

@@ -101,7 +101,7 @@ impl Matcher {
             // `proc.aname[N]` keys sort together: one range scan instead of a lookup per level,
             // and the nearest matching ancestor (smallest N) is the evidence.
             const ANAME: &str = ANCESTRY_PREFIX;
-            let mut best: Option<(u32, &String, std::borrow::Cow<'_, str>)> = None;
+            let mut best: Option<(u32, &str, std::borrow::Cow<'_, str>)> = None;
             for (k, v) in alert.output_fields.with_prefix(ANAME) {
                 let Some(n) = k[ANAME.len()..]
                     .strip_suffix(']')
@@ -119,7 +119,7 @@ impl Matcher {
                     }
                 }
             }
-            return best.map(|(_, k, v)| (k.clone(), v.into_owned()));
+            return best.map(|(_, k, v)| (k.to_string(), v.into_owned()));
         }
         if let Op::Absent(want) = self.op {
             let absent = alert.field(&self.field).is_none();

@@ -377,10 +377,7 @@ impl EvidenceSet {
         let mut hits: Vec<Hit<'a>> = Vec::new();
         let mut present = 0u64;
         for (name, raw) in alert.output_fields.iter() {
-            let Ok(at) = self
-                .by_name
-                .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
-            else {
+            let Ok(at) = self.by_name.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
                 continue;
             };
             let fs = &self.fields[self.by_name[at].1];
