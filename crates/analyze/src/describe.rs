@@ -97,8 +97,9 @@ struct CompiledFact {
 #[derive(Debug, Default)]
 struct Spec {
     facts: Vec<CompiledFact>,
-    /// Field name -> slot.
-    slot_of: HashMap<String, usize>,
+    /// Field name -> slot (read for every field of every report: xxh3, not SipHash; the names
+    /// are ours, from data/facts.toml).
+    slot_of: HashMap<String, usize, std::hash::BuildHasherDefault<crate::scoring::NameHasher>>,
     /// `proc.aname`-style prefix and first index of the ancestors fact, if any.
     ancestors: Option<(String, u32)>,
     event: EventSpec,

@@ -198,7 +198,7 @@ pub struct PrepareScratch {
     checked: crate::fingerprint::FingerprintMap<()>,
     /// (entity, fingerprint) pairs this preparer has seen: a timeline entry each.
     in_timeline: crate::fingerprint::FingerprintMap<()>,
-    /// Every alert gets a report (with reasons, judged afresh): no static part is needed.
+    /// Every alert gets a report: each is written ahead.
     every_alert: bool,
     /// Reports are written (not `--summary`).
     keep_reports: bool,
@@ -241,9 +241,7 @@ impl Analyzer {
             if sc.every_alert || (first && sc.keep_reports) {
                 report = Some(Box::new(self.report_without_verdict(&alert, rule)));
             }
-            if !sc.every_alert {
-                statics = sc.judge.statics(&self.kb, &self.scoring, &alert, rule);
-            }
+            statics = sc.judge.statics(&self.kb, &self.scoring, &alert, rule);
             if sc.in_timeline.len() >= CHECKED_LIMIT {
                 sc.in_timeline.clear();
             }
@@ -487,14 +485,15 @@ impl Engine {
             // The first alert of a fingerprint in input order decides, whoever computed it.
             rule_checks: a.rules.check_cached_or(fp.0, &alert, checks),
         };
-        // Reasons only for an alert that gets a report; the rest need kind and score.
-        let judged = if need_report {
-            crate::verdict::judge_with(&a.kb, &a.scoring, &alert, rule, &ctx, true)
-        } else if let Some(st) = &statics {
-            crate::verdict::judge_from(&a.kb, &a.scoring, &alert, rule, &ctx, st)
-        } else {
-            self.judge_cache
-                .judge(&a.kb, &a.scoring, &alert, rule, &ctx)
+        // Reasons only for an alert that gets a report; the rest need kind and score. The
+        // static part (signatures and evidence that held) from the preparer, else the cache.
+        let judged = match &statics {
+            Some(st) => {
+                crate::verdict::judge_from(&a.kb, &a.scoring, &alert, rule, &ctx, st, need_report)
+            }
+            None => self
+                .judge_cache
+                .judge(&a.kb, &a.scoring, &alert, rule, &ctx, need_report),
         };
         if let Some(what) = judged.attack_evidence {
             extra.prevalence.mark_escalated();

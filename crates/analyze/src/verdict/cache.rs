@@ -92,7 +92,7 @@ impl JudgeCache {
         (self.hits, self.misses)
     }
 
-    /// [`judge_with`] without reasons (`explain == false`): the same verdict and attack evidence.
+    /// [`judge_with`]: the same verdict (with its reasons when `explain`) and attack evidence.
     pub fn judge(
         &mut self,
         kb: &Arc<KnowledgeBase>,
@@ -100,15 +100,16 @@ impl JudgeCache {
         alert: &Alert,
         rule: Option<&Rule>,
         ctx: &Context,
+        explain: bool,
     ) -> Judgement {
         let st = match self.key_for(kb, scoring, alert, rule) {
             Some(h) => self.remembered(h, kb, scoring, alert, rule),
             None => None,
         };
         match st {
-            Some(st) => judge_from(kb, scoring, alert, rule, ctx, &st),
+            Some(st) => judge_from(kb, scoring, alert, rule, ctx, &st, explain),
             // Nothing to remember it by: judged afresh, without writing the static part down.
-            None => judge_with(kb, scoring, alert, rule, ctx, false),
+            None => judge_with(kb, scoring, alert, rule, ctx, explain),
         }
     }
 
@@ -344,8 +345,9 @@ fn fresh(
     })
 }
 
-/// A score-only judgement ([`judge_with`] with `explain == false`) from the alert's static part
-/// worked out before: the judgement computed afresh, without the matching again.
+/// [`judge_with`] from the alert's static part worked out before: the judgement computed
+/// afresh, without testing every signature and evidence entry again. With `explain`, the
+/// signatures that held are matched once more (only they) for the values their reasons show.
 pub fn judge_from(
     kb: &KnowledgeBase,
     scoring: &Scoring,
@@ -353,13 +355,14 @@ pub fn judge_from(
     rule: Option<&Rule>,
     ctx: &Context,
     statics: &Statics,
+    explain: bool,
 ) -> Judgement {
-    match restore(statics, kb, scoring, rule) {
+    match restore(statics, kb, scoring, rule, explain.then_some(alert)) {
         Some((benign, evidence)) => {
             let subject = Subject::from_parts(scoring, alert, ctx, benign, evidence);
-            conclude(scoring, alert, rule, &subject, false)
+            conclude(scoring, alert, rule, &subject, explain)
         }
-        None => judge_with(kb, scoring, alert, rule, ctx, false),
+        None => judge_with(kb, scoring, alert, rule, ctx, explain),
     }
 }
 
@@ -396,13 +399,16 @@ fn sig_ref(kb: &KnowledgeBase, rule: Option<&Rule>, m: &SignatureMatch<'_>) -> O
         .map(SigRef::Global)
 }
 
-/// A cached entry as the facts read it.
+/// A cached entry as the facts read it. With `explained` (the alert judged), each signature
+/// that held is matched against it again for the values it matched (`None` if it no longer
+/// holds: the caller then judges afresh).
 #[allow(clippy::type_complexity)]
 fn restore<'a>(
     e: &'a Statics,
     kb: &'a KnowledgeBase,
     scoring: &'a Scoring,
     rule: Option<&'a Rule>,
+    explained: Option<&Alert>,
 ) -> Option<(Vec<SignatureMatch<'a>>, Vec<Hit<'a>>)> {
     let benign = e
         .benign
@@ -412,6 +418,9 @@ fn restore<'a>(
                 SigRef::Own(i) => rule?.signatures.get(i)?,
                 SigRef::Global(i) => kb.global_signatures().get(i)?,
             };
+            if let Some(alert) = explained {
+                return s.matches(alert);
+            }
             Some(SignatureMatch {
                 id: &s.id,
                 reason: &s.reason,
@@ -522,11 +531,16 @@ mod tests {
                 for a in &alerts {
                     let rule = kb.rule_for(a);
                     let fresh = judge_with(&kb, &s, a, rule, c, false);
-                    let cached = cache.judge(&kb, &s, a, rule, c);
+                    let cached = cache.judge(&kb, &s, a, rule, c, false);
                     assert!(
                         same(&fresh, &cached),
                         "round {round}: {a:?}\nfresh {fresh:?}\ncached {cached:?}"
                     );
+                    // With reasons: the same reasons, in the same order, naming the same values.
+                    let fresh = judge_with(&kb, &s, a, rule, c, true);
+                    let cached = cache.judge(&kb, &s, a, rule, c, true);
+                    assert_eq!(fresh.verdict, cached.verdict, "round {round}: {a:?}");
+                    assert_eq!(fresh.attack_evidence, cached.attack_evidence);
                 }
             }
         }
@@ -535,7 +549,7 @@ mod tests {
         let cacheable = alerts.iter().filter(|a| !reads_message(a)).count() as u64;
         assert!(cacheable > 50, "{cacheable}");
         let (hits, _) = cache.stats();
-        assert!(hits >= 5 * cacheable, "hits {hits}, cacheable {cacheable}");
+        assert!(hits >= 11 * cacheable, "hits {hits}, cacheable {cacheable}");
     }
 
     #[test]
@@ -548,7 +562,7 @@ mod tests {
                 json!({"proc.cmdline": "cat /etc/shadow", "proc.name": "cat", "fd.name": "/etc/shadow",
                     "proc.pid": 1000 + pid, "container.id": "0123456789ab"}),
             );
-            cache.judge(&kb, &s, &a, kb.rule_for(&a), &ctx());
+            cache.judge(&kb, &s, &a, kb.rule_for(&a), &ctx(), false);
         }
         assert_eq!(cache.stats(), (9, 1));
     }
@@ -574,7 +588,7 @@ mod tests {
         for a in [&out, &local, &out, &local] {
             let rule = kb.rule_for(a);
             let fresh = judge_with(&kb, &s, a, rule, &ctx(), false);
-            assert!(same(&fresh, &cache.judge(&kb, &s, a, rule, &ctx())));
+            assert!(same(&fresh, &cache.judge(&kb, &s, a, rule, &ctx(), false)));
         }
         assert_eq!(cache.stats(), (2, 2));
     }
@@ -585,9 +599,9 @@ mod tests {
         let (kb2, _) = setup();
         let a = alert("Terminal shell in container", json!({"proc.name": "bash"}));
         let mut cache = JudgeCache::new();
-        cache.judge(&kb, &s, &a, kb.rule_for(&a), &ctx());
-        cache.judge(&kb2, &s, &a, kb2.rule_for(&a), &ctx());
-        cache.judge(&kb2, &s, &a, kb2.rule_for(&a), &ctx());
+        cache.judge(&kb, &s, &a, kb.rule_for(&a), &ctx(), false);
+        cache.judge(&kb2, &s, &a, kb2.rule_for(&a), &ctx(), false);
+        cache.judge(&kb2, &s, &a, kb2.rule_for(&a), &ctx(), false);
         assert_eq!(cache.stats(), (1, 2));
     }
 }
