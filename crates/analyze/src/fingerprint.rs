@@ -205,22 +205,7 @@ fn push_token(t: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A hasher for keys that are hashes already (fingerprints).
-#[derive(Default)]
-pub struct FingerprintHasher(u64);
-
-impl std::hash::Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
+pub type FingerprintHasher = fa_model::fields::HashIsKey;
 
 /// A map keyed by fingerprint, hashed by [`FingerprintHasher`].
 pub type FingerprintMap<V> =

@@ -147,9 +147,10 @@ fn known_names() -> &'static HashMap<u64, &'static str, BuildHasherDefault<HashI
     })
 }
 
-/// A hasher for keys that are hashes already.
-#[derive(Default)]
-struct HashIsKey(u64);
+/// A hasher for keys that are hashes already (name hashes, fingerprints, cache keys): hashing
+/// them again would only cost time. Keys of other types are folded in byte by byte.
+#[derive(Debug, Default)]
+pub struct HashIsKey(u64);
 
 impl std::hash::Hasher for HashIsKey {
     fn finish(&self) -> u64 {

@@ -19,7 +19,7 @@ use fa_model::{Alert, FieldValueExt};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::sync::{Arc, Weak};
 
@@ -75,7 +75,8 @@ pub struct JudgeCache {
     slots: Vec<u32>,
     /// It reads `hostname`, which falls back to the alert's top-level hostname.
     reads_hostname: bool,
-    entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
+    /// Keyed by the xxh3 of the key: hashed no further.
+    entries: HashMap<u64, Entry, BuildHasherDefault<fa_model::fields::HashIsKey>>,
     /// The key being built (kept to reuse its allocation).
     key: Vec<u8>,
     hits: u64,
@@ -363,27 +364,6 @@ pub fn judge_from(
             conclude(scoring, alert, rule, &subject, explain)
         }
         None => judge_with(kb, scoring, alert, rule, ctx, explain),
-    }
-}
-
-/// The table's keys are xxh3 hashes already: hashing them again would only cost time.
-#[derive(Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; fold anything else in, in case.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
