@@ -223,12 +223,7 @@ impl Alert {
     /// the text instead of copying it). Other keys are left alone.
     fn set_text(&mut self, k: &str, s: &str) -> Result<(), AlertError> {
         match k {
-            "time" => {
-                self.time = Some(parse_time(s).ok_or_else(|| AlertError::Field {
-                    field: "time",
-                    problem: format!("`{}` is not an RFC 3339 timestamp", truncate(s, 60)),
-                })?)
-            }
+            "time" => self.time = Some(time_from_text(s)?),
             "priority" => {
                 self.priority = Some(s.parse().map_err(|e: crate::priority::UnknownPriority| {
                     AlertError::Field {
@@ -268,7 +263,11 @@ impl Alert {
                     })
                 }
             },
-            "source" => self.source = expect_string("source", v)?.map(|s| Source::parse(&s)),
+            // Not a string either (see above): null unsets it, the rest is an error.
+            "source" => {
+                expect_string("source", v)?;
+                self.source = None;
+            }
             "tags" => match v {
                 Value::Array(items) => {
                     let mut tags = Vec::with_capacity(items.len());
@@ -371,13 +370,18 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// [`parse_time`] with the error naming the field and what it held.
+fn time_from_text(s: &str) -> Result<DateTime<Utc>, AlertError> {
+    parse_time(s).ok_or_else(|| AlertError::Field {
+        field: "time",
+        problem: format!("`{}` is not an RFC 3339 timestamp", truncate(s, 60)),
+    })
+}
+
 fn parse_time_value(v: &Value) -> Result<Option<DateTime<Utc>>, AlertError> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => parse_time(s).map(Some).ok_or_else(|| AlertError::Field {
-            field: "time",
-            problem: format!("`{}` is not an RFC 3339 timestamp", truncate(s, 60)),
-        }),
+        Value::String(s) => time_from_text(s).map(Some),
         Value::Number(n) => match n.as_i64() {
             Some(ns) => Ok(Some(DateTime::from_timestamp_nanos(ns))),
             None => Err(AlertError::Field {

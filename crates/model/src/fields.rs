@@ -45,7 +45,8 @@ impl FieldName {
     }
 
     /// Whether the name is one of Falco's, shared rather than owned.
-    pub fn is_shared(&self) -> bool {
+    #[cfg(test)]
+    fn is_shared(&self) -> bool {
         matches!(self.0, Cow::Borrowed(_))
     }
 }
